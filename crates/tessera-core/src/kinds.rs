@@ -88,8 +88,10 @@ named_enum! {
 
 named_enum! {
     /// Where inference runs. Anything but `cpu` falls back to the CPU with a log line that says why.
+    #[derive(Default)]
     Device, "device" {
         /// The best device compiled in and present.
+        #[default]
         Auto => "auto",
         /// The CPU.
         Cpu => "cpu",
@@ -99,12 +101,6 @@ named_enum! {
         TensorRt => "tensorrt",
         /// Apple's CoreML.
         CoreMl => "coreml",
-    }
-}
-
-impl Default for Device {
-    fn default() -> Self {
-        Device::Auto
     }
 }
 

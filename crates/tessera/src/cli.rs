@@ -1,0 +1,166 @@
+//! Command-line flags. Every flag also reads a `TESSERA_*` variable; doc comments are the help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tessera_core::Device;
+
+const ABOUT: &str = "Run local models behind an OpenAI-compatible API, a CLI and a Rust library.";
+
+const EXAMPLES: &str = "Examples:
+  tessera serve                                  # serve the default embedding model on 127.0.0.1:8080
+  tessera pull all-minilm-l6-v2-int8             # fetch and verify a model from the catalog
+  tessera embed all-minilm-l6-v2-int8 \"hello\"    # print an embedding as JSON
+  tessera list                                   # what the catalog has and what is cached";
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version = version(), about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). TESSERA_LOG overrides, e.g. TESSERA_LOG=tessera=debug.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn version() -> String {
+    format!("{} (engines: {})", env!("CARGO_PKG_VERSION"), tessera_engines::compiled_engines().join(", "))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve models over an OpenAI-compatible HTTP API.
+    #[command(after_help = "Examples:
+  tessera serve
+  tessera serve --port 9000 --model all-minilm-l6-v2-int8 --model all-minilm-l6-v2
+  curl http://127.0.0.1:8080/v1/embeddings -H 'Content-Type: application/json' \\
+       -d '{\"model\": \"all-minilm-l6-v2-int8\", \"input\": [\"hello\", \"world\"]}'")]
+    Serve(ServeArgs),
+    /// Fetch catalog models into the cache and verify their checksums.
+    #[command(after_help = "Examples:
+  tessera pull all-minilm-l6-v2-int8
+  TESSERA_HOME=/data/models tessera pull whisper-base smollm2-135m-instruct")]
+    Pull {
+        /// Catalog ids (see `tessera list`).
+        #[arg(required = true)]
+        models: Vec<String>,
+    },
+    /// List the catalog with each model's size and whether it is cached.
+    #[command(after_help = "Example:\n  tessera list")]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a model from the cache (files shared with another model stay).
+    #[command(after_help = "Example:\n  tessera rm whisper-base")]
+    Rm {
+        /// Catalog ids.
+        #[arg(required = true)]
+        models: Vec<String>,
+    },
+    /// Embed texts and print the vectors as JSON.
+    #[command(after_help = "Examples:
+  tessera embed all-minilm-l6-v2-int8 \"The cat sits outside\" \"A man is playing guitar\"
+  tessera embed all-minilm-l6-v2 --file sentences.txt --truncate > vectors.json
+  tessera embed ./my-bert-folder \"local folders work too\"")]
+    Embed(EmbedArgs),
+    /// Measure throughput and latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// How models run; shared by every verb that runs one.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Where to run: auto, cpu, cuda, tensorrt or coreml. Unavailable devices fall back to the CPU with a warning.
+    #[arg(long, env = "TESSERA_DEVICE", default_value = "auto")]
+    pub device: Device,
+    /// Threads inside one ONNX Runtime operator (0: one per physical core).
+    #[arg(long, env = "TESSERA_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Most padded tokens (rows × longest) in one engine call.
+    #[arg(long, env = "TESSERA_MAX_BATCH_TOKENS", default_value_t = 16_384)]
+    pub max_batch_tokens: usize,
+    /// Milliseconds the batcher waits for more requests once several arrive together.
+    #[arg(long, env = "TESSERA_BATCH_WAIT_MS", default_value_t = 2)]
+    pub batch_wait_ms: u64,
+    /// Requests each model may queue; beyond that the server answers 503 with Retry-After.
+    #[arg(long, env = "TESSERA_QUEUE_CAPACITY", default_value_t = 256)]
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, env = "TESSERA_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Models to pull and load at start (repeat the flag); others load on first request.
+    #[arg(long = "model", env = "TESSERA_MODELS", value_delimiter = ',', default_value = "all-minilm-l6-v2-int8")]
+    pub models: Vec<String>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "TESSERA_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Seconds a request may take before it is answered with 408.
+    #[arg(long, env = "TESSERA_REQUEST_TIMEOUT", default_value_t = 120)]
+    pub request_timeout: u64,
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// A catalog id or a local model folder.
+    pub model: String,
+    /// Texts to embed.
+    pub texts: Vec<String>,
+    /// Read texts from a file, one per line (`-` for standard input).
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Cut inputs longer than the model's limit instead of failing.
+    #[arg(long)]
+    pub truncate: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Embedding throughput at several batch sizes, in-process and over HTTP.
+    #[command(after_help = "Examples:
+  tessera bench embed
+  tessera bench embed --batches 1,8 --seconds 2 --json
+  python3 bench/embed_vs_python.py      # the same sets through onnxruntime + tokenizers in Python")]
+    Embed(BenchEmbedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEmbedArgs {
+    /// The model to measure.
+    #[arg(long, default_value = "all-minilm-l6-v2-int8")]
+    pub model: String,
+    /// Batch sizes (sentences per request).
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    pub batches: Vec<usize>,
+    /// Seconds to run each measurement for (at least one request each).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Skip the HTTP measurements.
+    #[arg(long)]
+    pub no_http: bool,
+    /// Print results as JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the sentence sets used (JSON) to this file, for peers to run the same input.
+    #[arg(long)]
+    pub write_sets: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}

@@ -1,0 +1,82 @@
+//! `tessera serve`: the HTTP server until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tessera_server::{AppState, ServerConfig};
+
+use crate::cli::ServeArgs;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("could not start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = PrometheusBuilder::new()
+        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        .context("invalid histogram buckets")?
+        .install_recorder()
+        .context("could not install the metrics recorder")?;
+    let manager = Arc::new(super::model_manager(&args.engine)?);
+    for model in args.models.iter().filter(|m| !m.is_empty()) {
+        let manager = manager.clone();
+        let name = model.clone();
+        tokio::task::spawn_blocking(move || manager.embedder(&name))
+            .await?
+            .with_context(|| format!("could not load `{model}` at start (pass --model to choose others)"))?;
+    }
+    let config = ServerConfig { body_limit: args.body_limit, request_timeout: Duration::from_secs(args.request_timeout) };
+    let app = tessera_server::router(AppState { manager, metrics: Some(metrics) }, &config);
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("could not listen on {}:{}", args.host, args.port))?;
+    let address = listener.local_addr()?;
+    // Scripts and tests read this line to find the port.
+    println!("tessera listening on http://{address}");
+    tracing::info!(%address, "serving");
+    let grace = Duration::from_secs(args.shutdown_grace);
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down; finishing in-flight requests");
+        let _ = stopping_tx.send(());
+    };
+    let server = tokio::spawn(tessera_server::serve(listener, app, shutdown));
+    tokio::select! {
+        result = server => result??,
+        _ = async { let _ = stopping_rx.await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish in time; exiting");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what tessera needs at run time that cargo does not build: the ONNX Runtime shared library,
+# taken from the `onnxruntime` wheel on PyPI (ort loads it with `load-dynamic`), into
+# "$TESSERA_HOME/lib" (default ~/.cache/tessera/lib). Idempotent: a second run does nothing.
+#
+#   scripts/setup.sh            # CPU build of ONNX Runtime
+#   ORT_VERSION=1.32.0 scripts/setup.sh
+set -euo pipefail
+
+ORT_VERSION="${ORT_VERSION:-1.32.0}"
+TESSERA_HOME="${TESSERA_HOME:-$HOME/.cache/tessera}"
+LIB_DIR="$TESSERA_HOME/lib"
+target="$LIB_DIR/libonnxruntime.so.$ORT_VERSION"
+
+if [[ -f "$target" ]]; then
+  echo "ONNX Runtime $ORT_VERSION already in $LIB_DIR"
+  exit 0
+fi
+
+command -v python3 >/dev/null || { echo "setup: python3 with pip is needed to fetch the onnxruntime wheel" >&2; exit 1; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+echo "Fetching onnxruntime==$ORT_VERSION wheel from the package index"
+python3 -m pip download --quiet --no-deps --only-binary=:all: "onnxruntime==$ORT_VERSION" -d "$work"
+wheel="$(ls "$work"/onnxruntime-*.whl)"
+python3 - "$wheel" "$work/out" <<'PY'
+import sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    members = [m for m in z.namelist() if "/capi/libonnxruntime.so" in m]
+    if not members:
+        sys.exit(f"no libonnxruntime.so inside {wheel}")
+    for m in members:
+        z.extract(m, out)
+PY
+mkdir -p "$LIB_DIR"
+cp "$work"/out/onnxruntime/capi/libonnxruntime.so* "$LIB_DIR/"
+ln -sf "$(basename "$target")" "$LIB_DIR/libonnxruntime.so"
+echo "Installed ONNX Runtime $ORT_VERSION into $LIB_DIR"
