@@ -193,3 +193,94 @@ fn run_jobs(model: &str, embedder: &mut dyn Embedder, jobs: Vec<Job>, budget: Bu
         let _ = job.reply.send(reply);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tessera_core::EmbedderError;
+
+    use super::*;
+
+    /// Records the rows of every engine call; the first call blocks until released, so requests
+    /// queue up behind it deterministically.
+    struct Recorder {
+        calls: Arc<Mutex<Vec<usize>>>,
+        gate: Arc<AtomicBool>,
+    }
+
+    impl Embedder for Recorder {
+        fn dimensions(&self) -> usize {
+            1
+        }
+
+        fn embed(&mut self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedderError> {
+            while !self.gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.calls.lock().unwrap().push(batch.len());
+            if batch.iter().any(|e| e.ids.first() == Some(&666)) {
+                return Err(EmbedderError::Inference { engine: "test", message: "boom".into() });
+            }
+            // The vector is the first id, so replies can be matched to their inputs.
+            Ok(batch.iter().map(|e| vec![e.ids[0] as f32]).collect())
+        }
+    }
+
+    fn encoding(id: u32, len: usize) -> Encoding {
+        Encoding { ids: vec![id; len], type_ids: vec![0; len] }
+    }
+
+    fn recorder() -> (Box<Recorder>, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(AtomicBool::new(false));
+        (Box::new(Recorder { calls: calls.clone(), gate: gate.clone() }), calls, gate)
+    }
+
+    #[test]
+    fn queued_requests_are_merged_and_each_gets_its_own_vectors() {
+        let (engine, calls, gate) = recorder();
+        let batcher = Batcher::spawn("test", engine, BatchConfig::default()).unwrap();
+        let first = batcher.submit(vec![encoding(1, 4)]).unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // the worker is now blocked inside the first call
+        let rest: Vec<_> = (2..=9).map(|id| batcher.submit(vec![encoding(id, 4), encoding(id + 100, 4)]).unwrap()).collect();
+        gate.store(true, Ordering::SeqCst);
+        assert_eq!(first.blocking_recv().unwrap().unwrap(), vec![vec![1.0]]);
+        for (id, receiver) in (2..=9).zip(rest) {
+            assert_eq!(receiver.blocking_recv().unwrap().unwrap(), vec![vec![id as f32], vec![(id + 100) as f32]]);
+        }
+        assert_eq!(*calls.lock().unwrap(), vec![1, 16], "the 8 queued requests ran as one batch");
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once() {
+        let (engine, _, gate) = recorder();
+        let config = BatchConfig { queue_capacity: 2, ..BatchConfig::default() };
+        let batcher = Batcher::spawn("test", engine, config).unwrap();
+        let running = batcher.submit(vec![encoding(1, 2)]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let queued: Vec<_> = (0..2).map(|_| batcher.submit(vec![encoding(2, 2)]).unwrap()).collect();
+        let refused = batcher.submit(vec![encoding(3, 2)]);
+        assert!(matches!(refused, Err(RuntimeError::Overloaded { capacity: 2, .. })));
+        gate.store(true, Ordering::SeqCst);
+        assert!(running.blocking_recv().unwrap().is_ok());
+        for receiver in queued {
+            assert!(receiver.blocking_recv().unwrap().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_caller_that_left_costs_no_compute_and_an_engine_error_reaches_only_its_batch() {
+        let (engine, calls, gate) = recorder();
+        let batcher = Batcher::spawn("test", engine, BatchConfig::default()).unwrap();
+        let running = batcher.submit(vec![encoding(1, 2)]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(batcher.submit(vec![encoding(2, 2)]).unwrap()); // the client disconnects
+        gate.store(true, Ordering::SeqCst);
+        assert!(running.blocking_recv().unwrap().is_ok());
+        let failing = batcher.run_blocking(vec![encoding(666, 2)]);
+        assert!(matches!(failing, Err(RuntimeError::Inference { .. })), "{failing:?}");
+        assert_eq!(batcher.run_blocking(vec![encoding(5, 2)]).unwrap(), vec![vec![5.0]]);
+        assert_eq!(*calls.lock().unwrap(), vec![1, 1, 1], "the abandoned request never reached the engine");
+    }
+}

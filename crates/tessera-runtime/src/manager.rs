@@ -74,9 +74,15 @@ impl ModelManager {
     }
 
     fn load_embedder(&self, name: &str) -> Result<EmbeddingHandle, RuntimeError> {
+        // Refuse from the catalog entry before downloading anything.
+        let known_task = self.hub.catalog().get(name).map(|entry| entry.task);
+        let wrong_task = |actual| RuntimeError::WrongTask { model: name.to_string(), actual, expected: Task::Embed };
+        if let Some(task) = known_task.filter(|&t| t != Task::Embed) {
+            return Err(wrong_task(task));
+        }
         let model = self.hub.resolve(name)?;
         if model.task != Task::Embed {
-            return Err(RuntimeError::WrongTask { model: name.to_string(), actual: model.task, expected: Task::Embed });
+            return Err(wrong_task(model.task));
         }
         let started = Instant::now();
         let load_error = |source| RuntimeError::Load { model: name.to_string(), source };

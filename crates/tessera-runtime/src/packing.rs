@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn batches_respect_the_budget() {
         let lengths = vec![100; 50];
-        let budget = Budget { max_tokens: 1000, max_rows: 8, run_cost: 0 };
+        let budget = Budget { max_tokens: 1000, max_rows: 8, run_cost: 1 };
         let batches = pack(&lengths, budget);
         for batch in &batches {
             assert!(batch.len() <= 8 && batch.len() * 100 <= 1000, "{batch:?}");

@@ -1,0 +1,121 @@
+//! A real `tessera serve` on a loopback port, and a small HTTP client for it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const MODEL: &str = "all-minilm-l6-v2-int8";
+
+/// A `tessera serve` child process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `tessera serve --port 0` with extra flags and waits until it listens.
+    pub fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tessera serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().expect("server exited before listening").expect("read stdout");
+            if let Some(url) = line.strip_prefix("tessera listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Server { child, base, agent }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a raw body; returns the status, the Retry-After header and the body as JSON (or Null).
+    pub fn post_raw(&self, path: &str, body: &str) -> Reply {
+        let mut response = self
+            .agent
+            .post(&self.url(path))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .expect("request");
+        reply(&mut response)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, &body.to_string())
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut response = self.agent.get(&self.url(path)).call().expect("request");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    pub fn embed(&self, input: Value) -> Vec<Vec<f32>> {
+        let reply = self.post("/v1/embeddings", &serde_json::json!({ "model": MODEL, "input": input }));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        vectors(&reply.body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Value,
+}
+
+fn reply(response: &mut ureq::http::Response<ureq::Body>) -> Reply {
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Reply { status, retry_after, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+}
+
+pub fn vectors(body: &Value) -> Vec<Vec<f32>> {
+    body["data"]
+        .as_array()
+        .expect("data array")
+        .iter()
+        .map(|item| item["embedding"].as_array().expect("float embedding").iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// Asserts an OpenAI error object with this status whose message contains `needle`.
+pub fn assert_error(reply: &Reply, status: u16, needle: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_else(|| panic!("no error object in {}", reply.body));
+    assert!(message.contains(needle), "message `{message}` lacks `{needle}`");
+    assert!(reply.body["error"]["type"].is_string(), "{}", reply.body);
+}
