@@ -14,7 +14,10 @@ pub fn device(requested: Device) -> candle_core::Device {
                     Err(e) => warn_fallback(requested, &e.to_string()),
                 }
             } else if requested != Device::Auto {
-                warn_fallback(requested, "this build has no CUDA support (rebuild with `--features cuda`) or no GPU is present");
+                warn_fallback(
+                    requested,
+                    "this build has no CUDA support (rebuild with `--features cuda`) or no GPU is present",
+                );
             }
             candle_core::Device::Cpu
         }

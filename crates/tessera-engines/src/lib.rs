@@ -24,7 +24,9 @@ pub mod onnx;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The binary was built without the feature this engine needs.
-    #[error("this tessera was built without the `{feature}` feature; rebuild with `--features {feature}` to use {what}")]
+    #[error(
+        "this tessera was built without the `{feature}` feature; rebuild with `--features {feature}` to use {what}"
+    )]
     NotCompiled {
         /// The cargo feature to add.
         feature: &'static str,

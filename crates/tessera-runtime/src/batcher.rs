@@ -25,7 +25,11 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { budget: Budget::default(), max_wait: Duration::from_millis(2), queue_capacity: 256 }
+        BatchConfig {
+            budget: Budget::default(),
+            max_wait: Duration::from_millis(2),
+            queue_capacity: 256,
+        }
     }
 }
 
@@ -62,7 +66,11 @@ impl Drop for Inner {
 }
 
 impl Batcher {
-    pub(crate) fn spawn(model: &str, embedder: Box<dyn Embedder>, config: BatchConfig) -> std::io::Result<Self> {
+    pub(crate) fn spawn(
+        model: &str,
+        embedder: Box<dyn Embedder>,
+        config: BatchConfig,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::sync_channel(config.queue_capacity.max(1));
         let worker_model = model.to_string();
         let thread = std::thread::Builder::new()
@@ -79,15 +87,29 @@ impl Batcher {
     }
 
     /// Queues `encodings` and returns the receiver of their vectors, or refuses when the queue is full.
-    pub(crate) fn submit(&self, encodings: Vec<Encoding>) -> Result<oneshot::Receiver<Reply>, RuntimeError> {
+    pub(crate) fn submit(
+        &self,
+        encodings: Vec<Encoding>,
+    ) -> Result<oneshot::Receiver<Reply>, RuntimeError> {
         let (reply, receiver) = oneshot::channel();
-        let unavailable = || RuntimeError::Unavailable { model: self.inner.model.clone() };
-        let sender = self.inner.sender.lock().map_err(|_| unavailable())?.clone().ok_or_else(unavailable)?;
+        let unavailable = || RuntimeError::Unavailable {
+            model: self.inner.model.clone(),
+        };
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .map_err(|_| unavailable())?
+            .clone()
+            .ok_or_else(unavailable)?;
         match sender.try_send(Job { encodings, reply }) {
             Ok(()) => Ok(receiver),
             Err(TrySendError::Full(_)) => {
                 metrics::counter!("tessera_requests_refused_total", "model" => self.inner.model.clone(), "reason" => "queue_full").increment(1);
-                Err(RuntimeError::Overloaded { model: self.inner.model.clone(), capacity: self.inner.capacity })
+                Err(RuntimeError::Overloaded {
+                    model: self.inner.model.clone(),
+                    capacity: self.inner.capacity,
+                })
             }
             Err(TrySendError::Disconnected(_)) => Err(unavailable()),
         }
@@ -95,22 +117,35 @@ impl Batcher {
 
     pub(crate) async fn run(&self, encodings: Vec<Encoding>) -> Reply {
         let receiver = self.submit(encodings)?;
-        receiver.await.map_err(|_| RuntimeError::Unavailable { model: self.inner.model.clone() })?
+        receiver.await.map_err(|_| RuntimeError::Unavailable {
+            model: self.inner.model.clone(),
+        })?
     }
 
     pub(crate) fn run_blocking(&self, encodings: Vec<Encoding>) -> Reply {
         let receiver = self.submit(encodings)?;
-        receiver.blocking_recv().map_err(|_| RuntimeError::Unavailable { model: self.inner.model.clone() })?
+        receiver
+            .blocking_recv()
+            .map_err(|_| RuntimeError::Unavailable {
+                model: self.inner.model.clone(),
+            })?
     }
 }
 
-fn run_worker(model: &str, mut embedder: Box<dyn Embedder>, queue: Receiver<Job>, config: BatchConfig) {
+fn run_worker(
+    model: &str,
+    mut embedder: Box<dyn Embedder>,
+    queue: Receiver<Job>,
+    config: BatchConfig,
+) {
     while let Ok(first) = queue.recv() {
         let jobs = gather(first, &queue, &config);
         // A caller that left (closed its reply channel) costs no compute.
-        let (live, gone): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| !job.reply.is_closed());
+        let (live, gone): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|job| !job.reply.is_closed());
         if !gone.is_empty() {
-            metrics::counter!("tessera_requests_dropped_total", "model" => model.to_string()).increment(gone.len() as u64);
+            metrics::counter!("tessera_requests_dropped_total", "model" => model.to_string())
+                .increment(gone.len() as u64);
         }
         if !live.is_empty() {
             run_jobs(model, embedder.as_mut(), live, config.budget);
@@ -125,7 +160,8 @@ fn gather(first: Job, queue: &Receiver<Job>, config: &BatchConfig) -> Vec<Job> {
     let mut tokens: usize = first.encodings.iter().map(Encoding::len).sum();
     let mut jobs = vec![first];
     let under_budget = |tokens: usize, jobs: &Vec<Job>| {
-        tokens < config.budget.max_tokens && jobs.iter().map(|j| j.encodings.len()).sum::<usize>() < config.budget.max_rows
+        tokens < config.budget.max_tokens
+            && jobs.iter().map(|j| j.encodings.len()).sum::<usize>() < config.budget.max_rows
     };
     while under_budget(tokens, &jobs) {
         match queue.try_recv() {
@@ -165,7 +201,8 @@ fn run_jobs(model: &str, embedder: &mut dyn Embedder, jobs: Vec<Job>, budget: Bu
     let started = Instant::now();
     for batch in pack(&lengths, budget) {
         let inputs: Vec<&Encoding> = batch.iter().map(|&i| sequences[i].1).collect();
-        metrics::histogram!("tessera_batch_rows", "model" => model.to_string()).record(inputs.len() as f64);
+        metrics::histogram!("tessera_batch_rows", "model" => model.to_string())
+            .record(inputs.len() as f64);
         match embedder.embed(&inputs) {
             Ok(outputs) if outputs.len() == batch.len() => {
                 for (index, vector) in batch.into_iter().zip(outputs) {
@@ -173,7 +210,11 @@ fn run_jobs(model: &str, embedder: &mut dyn Embedder, jobs: Vec<Job>, budget: Bu
                 }
             }
             Ok(outputs) => {
-                failure = Some(format!("engine returned {} vectors for {} inputs", outputs.len(), batch.len()));
+                failure = Some(format!(
+                    "engine returned {} vectors for {} inputs",
+                    outputs.len(),
+                    batch.len()
+                ));
                 break;
             }
             Err(e) => {
@@ -182,12 +223,16 @@ fn run_jobs(model: &str, embedder: &mut dyn Embedder, jobs: Vec<Job>, budget: Bu
             }
         }
     }
-    metrics::histogram!("tessera_inference_seconds", "model" => model.to_string()).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("tessera_inference_seconds", "model" => model.to_string())
+        .record(started.elapsed().as_secs_f64());
     let mut vectors = vectors.into_iter();
     for job in jobs {
         let count = job.encodings.len();
         let reply = match &failure {
-            Some(message) => Err(RuntimeError::Inference { model: model.to_string(), message: message.clone() }),
+            Some(message) => Err(RuntimeError::Inference {
+                model: model.to_string(),
+                message: message.clone(),
+            }),
             None => Ok(vectors.by_ref().take(count).flatten().collect()),
         };
         let _ = job.reply.send(reply);
@@ -220,7 +265,10 @@ mod tests {
             }
             self.calls.lock().unwrap().push(batch.len());
             if batch.iter().any(|e| e.ids.first() == Some(&666)) {
-                return Err(EmbedderError::Inference { engine: "test", message: "boom".into() });
+                return Err(EmbedderError::Inference {
+                    engine: "test",
+                    message: "boom".into(),
+                });
             }
             // The vector is the first id, so replies can be matched to their inputs.
             Ok(batch.iter().map(|e| vec![e.ids[0] as f32]).collect())
@@ -228,13 +276,23 @@ mod tests {
     }
 
     fn encoding(id: u32, len: usize) -> Encoding {
-        Encoding { ids: vec![id; len], type_ids: vec![0; len] }
+        Encoding {
+            ids: vec![id; len],
+            type_ids: vec![0; len],
+        }
     }
 
     fn recorder() -> (Box<Recorder>, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let gate = Arc::new(AtomicBool::new(false));
-        (Box::new(Recorder { calls: calls.clone(), gate: gate.clone() }), calls, gate)
+        (
+            Box::new(Recorder {
+                calls: calls.clone(),
+                gate: gate.clone(),
+            }),
+            calls,
+            gate,
+        )
     }
 
     #[test]
@@ -243,25 +301,46 @@ mod tests {
         let batcher = Batcher::spawn("test", engine, BatchConfig::default()).unwrap();
         let first = batcher.submit(vec![encoding(1, 4)]).unwrap();
         std::thread::sleep(Duration::from_millis(20)); // the worker is now blocked inside the first call
-        let rest: Vec<_> = (2..=9).map(|id| batcher.submit(vec![encoding(id, 4), encoding(id + 100, 4)]).unwrap()).collect();
+        let rest: Vec<_> = (2..=9)
+            .map(|id| {
+                batcher
+                    .submit(vec![encoding(id, 4), encoding(id + 100, 4)])
+                    .unwrap()
+            })
+            .collect();
         gate.store(true, Ordering::SeqCst);
         assert_eq!(first.blocking_recv().unwrap().unwrap(), vec![vec![1.0]]);
         for (id, receiver) in (2..=9).zip(rest) {
-            assert_eq!(receiver.blocking_recv().unwrap().unwrap(), vec![vec![id as f32], vec![(id + 100) as f32]]);
+            assert_eq!(
+                receiver.blocking_recv().unwrap().unwrap(),
+                vec![vec![id as f32], vec![(id + 100) as f32]]
+            );
         }
-        assert_eq!(*calls.lock().unwrap(), vec![1, 16], "the 8 queued requests ran as one batch");
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![1, 16],
+            "the 8 queued requests ran as one batch"
+        );
     }
 
     #[test]
     fn a_full_queue_refuses_at_once() {
         let (engine, _, gate) = recorder();
-        let config = BatchConfig { queue_capacity: 2, ..BatchConfig::default() };
+        let config = BatchConfig {
+            queue_capacity: 2,
+            ..BatchConfig::default()
+        };
         let batcher = Batcher::spawn("test", engine, config).unwrap();
         let running = batcher.submit(vec![encoding(1, 2)]).unwrap();
         std::thread::sleep(Duration::from_millis(20));
-        let queued: Vec<_> = (0..2).map(|_| batcher.submit(vec![encoding(2, 2)]).unwrap()).collect();
+        let queued: Vec<_> = (0..2)
+            .map(|_| batcher.submit(vec![encoding(2, 2)]).unwrap())
+            .collect();
         let refused = batcher.submit(vec![encoding(3, 2)]);
-        assert!(matches!(refused, Err(RuntimeError::Overloaded { capacity: 2, .. })));
+        assert!(matches!(
+            refused,
+            Err(RuntimeError::Overloaded { capacity: 2, .. })
+        ));
         gate.store(true, Ordering::SeqCst);
         assert!(running.blocking_recv().unwrap().is_ok());
         for receiver in queued {
@@ -279,8 +358,18 @@ mod tests {
         gate.store(true, Ordering::SeqCst);
         assert!(running.blocking_recv().unwrap().is_ok());
         let failing = batcher.run_blocking(vec![encoding(666, 2)]);
-        assert!(matches!(failing, Err(RuntimeError::Inference { .. })), "{failing:?}");
-        assert_eq!(batcher.run_blocking(vec![encoding(5, 2)]).unwrap(), vec![vec![5.0]]);
-        assert_eq!(*calls.lock().unwrap(), vec![1, 1, 1], "the abandoned request never reached the engine");
+        assert!(
+            matches!(failing, Err(RuntimeError::Inference { .. })),
+            "{failing:?}"
+        );
+        assert_eq!(
+            batcher.run_blocking(vec![encoding(5, 2)]).unwrap(),
+            vec![vec![5.0]]
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![1, 1, 1],
+            "the abandoned request never reached the engine"
+        );
     }
 }

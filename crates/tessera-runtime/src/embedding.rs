@@ -65,7 +65,11 @@ impl EmbeddingHandle {
 
     /// Tokenizes the input; too-long inputs are an error unless `truncate` is set. Synchronous and
     /// CPU-bound: call it off the async threads for large inputs.
-    pub fn tokenize(&self, input: &EmbedInput, truncate: bool) -> Result<Vec<Encoding>, RuntimeError> {
+    pub fn tokenize(
+        &self,
+        input: &EmbedInput,
+        truncate: bool,
+    ) -> Result<Vec<Encoding>, RuntimeError> {
         for (index, empty) in match input {
             EmbedInput::Texts(texts) => texts.iter().map(|t| t.is_empty()).collect::<Vec<_>>(),
             EmbedInput::Tokens(tokens) => tokens.iter().map(|t| t.is_empty()).collect(),
@@ -74,7 +78,9 @@ impl EmbeddingHandle {
         .enumerate()
         {
             if empty {
-                return Err(RuntimeError::InvalidInput(format!("input[{index}] is empty; every input needs at least one character or token")));
+                return Err(RuntimeError::InvalidInput(format!(
+                    "input[{index}] is empty; every input needs at least one character or token"
+                )));
             }
         }
         let result = match input {

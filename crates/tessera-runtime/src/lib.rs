@@ -42,7 +42,9 @@ pub enum RuntimeError {
     #[error("{0}")]
     InvalidInput(String),
     /// The model's queue is full; try again shortly.
-    #[error("model `{model}` is overloaded: its queue of {capacity} requests is full; retry shortly")]
+    #[error(
+        "model `{model}` is overloaded: its queue of {capacity} requests is full; retry shortly"
+    )]
     Overloaded {
         /// The model.
         model: String,
@@ -50,12 +52,13 @@ pub enum RuntimeError {
         capacity: usize,
     },
     /// The model failed to load.
-    #[error("model `{model}` could not be loaded: {source}")]
+    // `reason` is shown in the message rather than chained as a source, so it prints once.
+    #[error("model `{model}` could not be loaded: {reason}")]
     Load {
         /// The model.
         model: String,
         /// Why.
-        source: TaskError,
+        reason: TaskError,
     },
     /// The engine failed on a batch.
     #[error("model `{model}` failed: {message}")]
@@ -77,7 +80,10 @@ impl RuntimeError {
     fn from_task(model: &str, error: TaskError) -> Self {
         match error {
             TaskError::InvalidInput(message) => RuntimeError::InvalidInput(message),
-            other => RuntimeError::Load { model: model.to_string(), source: other },
+            other => RuntimeError::Load {
+                model: model.to_string(),
+                reason: other,
+            },
         }
     }
 }

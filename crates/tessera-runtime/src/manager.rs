@@ -10,9 +10,9 @@ use tessera_engines::onnx::SessionConfig;
 use tessera_hub::{Hub, LocalModel};
 use tessera_tasks::embed::{EmbedderSpec, TextTokenizer, load_embedder};
 
+use crate::RuntimeError;
 use crate::batcher::{BatchConfig, Batcher};
 use crate::embedding::EmbeddingHandle;
-use crate::RuntimeError;
 
 /// How models are run.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +34,11 @@ pub struct ModelManager {
 impl ModelManager {
     /// A manager that finds models through `hub` and runs them as `config` says.
     pub fn new(hub: Hub, config: RuntimeConfig) -> Self {
-        ModelManager { hub, config, slots: Mutex::new(HashMap::new()) }
+        ModelManager {
+            hub,
+            config,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The hub models come from.
@@ -61,7 +65,10 @@ impl ModelManager {
     /// Blocking: it may download and load weights. Async callers run it on a blocking thread.
     pub fn embedder(&self, name: &str) -> Result<EmbeddingHandle, RuntimeError> {
         let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             slots.entry(name.to_string()).or_default().clone()
         };
         let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -76,7 +83,11 @@ impl ModelManager {
     fn load_embedder(&self, name: &str) -> Result<EmbeddingHandle, RuntimeError> {
         // Refuse from the catalog entry before downloading anything.
         let known_task = self.hub.catalog().get(name).map(|entry| entry.task);
-        let wrong_task = |actual| RuntimeError::WrongTask { model: name.to_string(), actual, expected: Task::Embed };
+        let wrong_task = |actual| RuntimeError::WrongTask {
+            model: name.to_string(),
+            actual,
+            expected: Task::Embed,
+        };
         if let Some(task) = known_task.filter(|&t| t != Task::Embed) {
             return Err(wrong_task(task));
         }
@@ -85,9 +96,14 @@ impl ModelManager {
             return Err(wrong_task(model.task));
         }
         let started = Instant::now();
-        let load_error = |source| RuntimeError::Load { model: name.to_string(), source };
+        let load_error = |reason| RuntimeError::Load {
+            model: name.to_string(),
+            reason,
+        };
         let settings = EmbeddingSettings::from_model(&model);
-        let tokenizer = TextTokenizer::from_file(&model.file("tokenizer.json")?, settings.max_tokens).map_err(load_error)?;
+        let tokenizer =
+            TextTokenizer::from_file(&model.file("tokenizer.json")?, settings.max_tokens)
+                .map_err(load_error)?;
         let spec = EmbedderSpec {
             engine: model.engine,
             weights: weights_file(&model)?,
@@ -96,12 +112,15 @@ impl ModelManager {
         };
         let embedder = load_embedder(&spec).map_err(load_error)?;
         let dimensions = embedder.dimensions();
-        let batcher = Batcher::spawn(name, embedder, self.config.batch).map_err(|e| RuntimeError::Inference {
-            model: name.to_string(),
-            message: format!("could not start the worker thread: {e}"),
+        let batcher = Batcher::spawn(name, embedder, self.config.batch).map_err(|e| {
+            RuntimeError::Inference {
+                model: name.to_string(),
+                message: format!("could not start the worker thread: {e}"),
+            }
         })?;
         let seconds = started.elapsed().as_secs_f64();
-        metrics::histogram!("tessera_model_load_seconds", "model" => name.to_string()).record(seconds);
+        metrics::histogram!("tessera_model_load_seconds", "model" => name.to_string())
+            .record(seconds);
         tracing::info!(model = name, engine = %model.engine, dimensions, seconds, "model loaded");
         Ok(EmbeddingHandle {
             id: Arc::from(name),
@@ -127,8 +146,15 @@ impl EmbeddingSettings {
             .and_then(|v| v.as_u64())
             .and_then(|v| usize::try_from(v).ok())
             .unwrap_or(512);
-        let normalize = model.options.get("normalize").and_then(|v| v.as_bool()).unwrap_or(true);
-        EmbeddingSettings { max_tokens, normalize }
+        let normalize = model
+            .options
+            .get("normalize")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        EmbeddingSettings {
+            max_tokens,
+            normalize,
+        }
     }
 }
 
@@ -142,5 +168,11 @@ fn weights_file(model: &LocalModel) -> Result<PathBuf, RuntimeError> {
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == extension))
         .cloned()
-        .ok_or_else(|| RuntimeError::InvalidInput(format!("model `{}` has no .{extension} file in {}", model.id, model.dir.display())))
+        .ok_or_else(|| {
+            RuntimeError::InvalidInput(format!(
+                "model `{}` has no .{extension} file in {}",
+                model.id,
+                model.dir.display()
+            ))
+        })
 }

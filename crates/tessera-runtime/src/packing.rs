@@ -17,7 +17,11 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { max_tokens: 16_384, max_rows: 256, run_cost: 64 }
+        Budget {
+            max_tokens: 16_384,
+            max_rows: 256,
+            run_cost: 64,
+        }
     }
 }
 
@@ -64,7 +68,10 @@ mod tests {
     use super::*;
 
     fn padded_tokens(lengths: &[usize], batches: &[Vec<usize>]) -> usize {
-        batches.iter().map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap_or(0)).sum()
+        batches
+            .iter()
+            .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap_or(0))
+            .sum()
     }
 
     #[test]
@@ -79,7 +86,11 @@ mod tests {
     #[test]
     fn batches_respect_the_budget() {
         let lengths = vec![100; 50];
-        let budget = Budget { max_tokens: 1000, max_rows: 8, run_cost: 1 };
+        let budget = Budget {
+            max_tokens: 1000,
+            max_rows: 8,
+            run_cost: 1,
+        };
         let batches = pack(&lengths, budget);
         for batch in &batches {
             assert!(batch.len() <= 8 && batch.len() * 100 <= 1000, "{batch:?}");
@@ -94,7 +105,10 @@ mod tests {
         let one_batch = 64 * lengths.iter().max().unwrap();
         let packed = padded_tokens(&lengths, &batches);
         let real: usize = lengths.iter().sum();
-        assert!(packed < one_batch * 3 / 4, "packed {packed} vs one batch {one_batch}");
+        assert!(
+            packed < one_batch * 3 / 4,
+            "packed {packed} vs one batch {one_batch}"
+        );
         assert!(packed <= real * 5 / 4, "packed {packed} vs real {real}");
     }
 
@@ -106,7 +120,11 @@ mod tests {
 
     #[test]
     fn an_oversized_sequence_gets_its_own_batch_and_empty_input_packs_nothing() {
-        let budget = Budget { max_tokens: 64, max_rows: 4, run_cost: 0 };
+        let budget = Budget {
+            max_tokens: 64,
+            max_rows: 4,
+            run_cost: 0,
+        };
         let batches = pack(&[10, 500, 10], budget);
         assert!(batches.contains(&vec![1]));
         assert!(pack(&[], budget).is_empty());

@@ -59,7 +59,10 @@ struct Usage {
     total_tokens: usize,
 }
 
-pub(crate) async fn create(State(state): State<AppState>, ApiJson(request): ApiJson<EmbeddingRequest>) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EmbeddingRequest>,
+) -> Result<Response, ApiError> {
     let input = parse_input(request.input)?;
     let model = request.model.clone();
     let manager = state.manager.clone();
@@ -71,7 +74,12 @@ pub(crate) async fn create(State(state): State<AppState>, ApiJson(request): ApiJ
         Ok::<_, tessera_runtime::RuntimeError>((handle, encodings))
     })
     .await
-    .map_err(|e| ApiError::with_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("worker task failed: {e}")))??;
+    .map_err(|e| {
+        ApiError::with_status(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker task failed: {e}"),
+        )
+    })??;
     if let Some(dimensions) = request.dimensions
         && dimensions != handle.dimensions()
     {
@@ -101,7 +109,10 @@ pub(crate) async fn create(State(state): State<AppState>, ApiJson(request): ApiJ
         object: "list",
         data,
         model: request.model.clone(),
-        usage: Usage { prompt_tokens, total_tokens: prompt_tokens },
+        usage: Usage {
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+        },
     };
     let mut response = axum::Json(body).into_response();
     response.extensions_mut().insert(ModelLabel(request.model));
@@ -159,7 +170,12 @@ fn token_ids(items: &[Value], at: &str) -> Result<Vec<u32>, ApiError> {
         .map(|(i, item)| {
             item.as_u64()
                 .and_then(|id| u32::try_from(id).ok())
-                .ok_or_else(|| ApiError::bad_request(format!("{at}[{i}] is {item}, not a token id (a non-negative integer)")).param("input"))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{at}[{i}] is {item}, not a token id (a non-negative integer)"
+                    ))
+                    .param("input")
+                })
         })
         .collect()
 }
@@ -182,10 +198,22 @@ mod tests {
 
     #[test]
     fn every_openai_input_shape_parses() {
-        assert_eq!(parse_input(json!("hi")).unwrap(), EmbedInput::Texts(vec!["hi".into()]));
-        assert_eq!(parse_input(json!(["a", "b"])).unwrap(), EmbedInput::Texts(vec!["a".into(), "b".into()]));
-        assert_eq!(parse_input(json!([1, 2])).unwrap(), EmbedInput::Tokens(vec![vec![1, 2]]));
-        assert_eq!(parse_input(json!([[1], [2, 3]])).unwrap(), EmbedInput::Tokens(vec![vec![1], vec![2, 3]]));
+        assert_eq!(
+            parse_input(json!("hi")).unwrap(),
+            EmbedInput::Texts(vec!["hi".into()])
+        );
+        assert_eq!(
+            parse_input(json!(["a", "b"])).unwrap(),
+            EmbedInput::Texts(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            parse_input(json!([1, 2])).unwrap(),
+            EmbedInput::Tokens(vec![vec![1, 2]])
+        );
+        assert_eq!(
+            parse_input(json!([[1], [2, 3]])).unwrap(),
+            EmbedInput::Tokens(vec![vec![1], vec![2, 3]])
+        );
     }
 
     #[test]
@@ -199,7 +227,11 @@ mod tests {
         ] {
             let error = parse_input(input).unwrap_err();
             assert_eq!(error.status(), 400);
-            assert!(error.message().contains(expected), "{} lacks {expected}", error.message());
+            assert!(
+                error.message().contains(expected),
+                "{} lacks {expected}",
+                error.message()
+            );
         }
     }
 

@@ -32,12 +32,22 @@ struct Detail<'a> {
 impl ApiError {
     /// 400: the request cannot be processed as sent.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into(), param: None, code: None }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            param: None,
+            code: None,
+        }
     }
 
     /// 404: no such model or route.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, message: message.into(), param: None, code: None }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+            param: None,
+            code: None,
+        }
     }
 
     /// The same error, naming the request field at fault.
@@ -65,7 +75,12 @@ impl ApiError {
     }
 
     pub(crate) fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), param: None, code: None }
+        ApiError {
+            status,
+            message: message.into(),
+            param: None,
+            code: None,
+        }
     }
 }
 
@@ -79,12 +94,17 @@ impl From<RuntimeError> for ApiError {
                 param: Some("model"),
                 code: Some("model_not_found"),
             },
-            RuntimeError::Hub(HubError::Offline { .. }) => ApiError::with_status(StatusCode::SERVICE_UNAVAILABLE, message),
+            RuntimeError::Hub(HubError::Offline { .. }) => {
+                ApiError::with_status(StatusCode::SERVICE_UNAVAILABLE, message)
+            }
             RuntimeError::WrongTask { .. } => ApiError::bad_request(message).param("model"),
             RuntimeError::InvalidInput(_) => ApiError::bad_request(message).param("input"),
-            RuntimeError::Overloaded { .. } | RuntimeError::Unavailable { .. } => {
-                ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message, param: None, code: Some("overloaded") }
-            }
+            RuntimeError::Overloaded { .. } | RuntimeError::Unavailable { .. } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message,
+                param: None,
+                code: Some("overloaded"),
+            },
             RuntimeError::Hub(_) | RuntimeError::Load { .. } | RuntimeError::Inference { .. } => {
                 ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, message)
             }
@@ -99,10 +119,19 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = %self.status, message = %self.message, "request rejected");
         }
-        let body = Body { error: Detail { message: &self.message, kind: self.kind(), param: self.param, code: self.code } };
+        let body = Body {
+            error: Detail {
+                message: &self.message,
+                kind: self.kind(),
+                param: self.param,
+                code: self.code,
+            },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -26,9 +26,15 @@ fn reject(rejection: JsonRejection) -> ApiError {
     let status = rejection.status();
     let message = match &rejection {
         JsonRejection::JsonDataError(e) => format!("invalid request: {}", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => format!("the body is not valid JSON: {}", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => "send the body as JSON with `Content-Type: application/json`".to_string(),
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this server accepts (see --body-limit)".to_string(),
+        JsonRejection::JsonSyntaxError(e) => {
+            format!("the body is not valid JSON: {}", e.body_text())
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            "send the body as JSON with `Content-Type: application/json`".to_string()
+        }
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than this server accepts (see --body-limit)".to_string()
+        }
         other => other.body_text(),
     };
     let status = match status {

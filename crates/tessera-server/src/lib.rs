@@ -40,7 +40,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { body_limit: 2 * 1024 * 1024, request_timeout: Duration::from_secs(120) }
+        ServerConfig {
+            body_limit: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(120),
+        }
     }
 }
 
@@ -66,21 +69,32 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
         .with_state(state)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
 /// requests finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn render_metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Result<String, ApiError> {
+async fn render_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<String, ApiError> {
     state
         .metrics
         .as_ref()
@@ -89,5 +103,8 @@ async fn render_metrics(axum::extract::State(state): axum::extract::State<AppSta
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {}; see /v1/models, /v1/embeddings, /health, /metrics", uri.path()))
+    ApiError::not_found(format!(
+        "no route for {}; see /v1/models, /v1/embeddings, /health, /metrics",
+        uri.path()
+    ))
 }

@@ -22,7 +22,11 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16().to_string();
-    let model = response.extensions().get::<ModelLabel>().map(|m| m.0.clone()).unwrap_or_default();
+    let model = response
+        .extensions()
+        .get::<ModelLabel>()
+        .map(|m| m.0.clone())
+        .unwrap_or_default();
     metrics::counter!("tessera_http_requests_total", "route" => route.clone(), "status" => status, "model" => model.clone()).increment(1);
     metrics::histogram!("tessera_http_request_duration_seconds", "route" => route, "model" => model).record(seconds);
     response

@@ -65,13 +65,24 @@ fn model_objects(state: &AppState) -> Vec<ModelObject> {
 }
 
 pub(crate) async fn list(State(state): State<AppState>) -> Json<ModelList> {
-    Json(ModelList { object: "list", data: model_objects(&state) })
+    Json(ModelList {
+        object: "list",
+        data: model_objects(&state),
+    })
 }
 
-pub(crate) async fn retrieve(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ModelObject>, ApiError> {
+pub(crate) async fn retrieve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ModelObject>, ApiError> {
     model_objects(&state)
         .into_iter()
         .find(|m| m.id == id)
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("model `{id}` is not in the catalog or loaded; see GET /v1/models")).param("model"))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "model `{id}` is not in the catalog or loaded; see GET /v1/models"
+            ))
+            .param("model")
+        })
 }

@@ -18,16 +18,30 @@ fn load(id: &str) -> Loaded {
     let weights = model
         .files
         .iter()
-        .find(|p| p.extension().is_some_and(|e| e == if model.engine == EngineKind::Onnx { "onnx" } else { "safetensors" }))
+        .find(|p| {
+            p.extension().is_some_and(|e| {
+                e == if model.engine == EngineKind::Onnx {
+                    "onnx"
+                } else {
+                    "safetensors"
+                }
+            })
+        })
         .unwrap()
         .clone();
     let spec = EmbedderSpec {
         engine: model.engine,
         weights,
         config: model.file("config.json").ok(),
-        session: SessionConfig { device: tessera_core::Device::Cpu, ..SessionConfig::default() },
+        session: SessionConfig {
+            device: tessera_core::Device::Cpu,
+            ..SessionConfig::default()
+        },
     };
-    Loaded { tokenizer, embedder: load_embedder(&spec).unwrap() }
+    Loaded {
+        tokenizer,
+        embedder: load_embedder(&spec).unwrap(),
+    }
 }
 
 impl Loaded {
@@ -49,21 +63,56 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// (anchor, related, unrelated): the related sentence must score higher.
 const TRIPLES: &[(&str, &str, &str)] = &[
-    ("A man is playing a guitar.", "Someone strums an acoustic guitar on stage.", "The stock market fell sharply today."),
-    ("How do I bake bread at home?", "A simple recipe for homemade bread dough.", "The spacecraft entered orbit around Mars."),
-    ("The cat is sleeping on the sofa.", "A kitten naps on the couch.", "Interest rates were raised by the central bank."),
-    ("Python is a popular programming language.", "Many developers write software in Python.", "The river flooded the village after heavy rain."),
-    ("She is running a marathon this weekend.", "The athlete trains for a long-distance race.", "He ordered a pizza with extra cheese."),
-    ("The train to Paris was delayed.", "Rail services to France are running late.", "My tomato plants need more sunlight."),
-    ("Vaccines help prevent infectious diseases.", "Immunization protects people against illness.", "The orchestra played a symphony by Beethoven."),
-    ("The laptop battery drains quickly.", "My notebook computer loses charge fast.", "Penguins live in the southern hemisphere."),
+    (
+        "A man is playing a guitar.",
+        "Someone strums an acoustic guitar on stage.",
+        "The stock market fell sharply today.",
+    ),
+    (
+        "How do I bake bread at home?",
+        "A simple recipe for homemade bread dough.",
+        "The spacecraft entered orbit around Mars.",
+    ),
+    (
+        "The cat is sleeping on the sofa.",
+        "A kitten naps on the couch.",
+        "Interest rates were raised by the central bank.",
+    ),
+    (
+        "Python is a popular programming language.",
+        "Many developers write software in Python.",
+        "The river flooded the village after heavy rain.",
+    ),
+    (
+        "She is running a marathon this weekend.",
+        "The athlete trains for a long-distance race.",
+        "He ordered a pizza with extra cheese.",
+    ),
+    (
+        "The train to Paris was delayed.",
+        "Rail services to France are running late.",
+        "My tomato plants need more sunlight.",
+    ),
+    (
+        "Vaccines help prevent infectious diseases.",
+        "Immunization protects people against illness.",
+        "The orchestra played a symphony by Beethoven.",
+    ),
+    (
+        "The laptop battery drains quickly.",
+        "My notebook computer loses charge fast.",
+        "Penguins live in the southern hemisphere.",
+    ),
 ];
 
 fn assert_ranks_related_first(loaded: &mut Loaded, engine: &str) {
     for (anchor, related, unrelated) in TRIPLES {
         let v = loaded.embed(&[anchor, related, unrelated]);
         let (good, bad) = (cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
-        assert!(good > bad + 0.2, "{engine}: `{anchor}` scored {good:.3} with `{related}` but {bad:.3} with `{unrelated}`");
+        assert!(
+            good > bad + 0.2,
+            "{engine}: `{anchor}` scored {good:.3} with `{related}` but {bad:.3} with `{unrelated}`"
+        );
     }
 }
 
@@ -86,7 +135,10 @@ fn onnx_int8_and_candle_f32_agree() {
     let b = candle.embed(&sentences);
     for ((x, y), sentence) in a.iter().zip(&b).zip(&sentences) {
         let similarity = cosine(x, y);
-        assert!(similarity >= 0.99, "onnx and candle disagree on `{sentence}`: cosine {similarity:.4}");
+        assert!(
+            similarity >= 0.99,
+            "onnx and candle disagree on `{sentence}`: cosine {similarity:.4}"
+        );
     }
 }
 
@@ -99,7 +151,10 @@ fn a_row_in_a_padded_batch_equals_the_same_input_alone() {
         let batched = loaded.embed(&[short, long]);
         let alone = loaded.embed(&[short]);
         let similarity = cosine(&batched[0], &alone[0]);
-        assert!(similarity > 0.9999, "{id}: padded row differs from the row alone (cosine {similarity})");
+        assert!(
+            similarity > 0.9999,
+            "{id}: padded row differs from the row alone (cosine {similarity})"
+        );
     }
 }
 
@@ -107,8 +162,15 @@ fn a_row_in_a_padded_batch_equals_the_same_input_alone() {
 fn over_long_input_is_an_error_unless_truncated() {
     let loaded = load("all-minilm-l6-v2-int8");
     let long = vec!["word ".repeat(400)];
-    let error = loaded.tokenizer.encode(&long, false).unwrap_err().to_string();
-    assert!(error.contains("over this model's limit of 256") && error.contains("truncate"), "{error}");
+    let error = loaded
+        .tokenizer
+        .encode(&long, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("over this model's limit of 256") && error.contains("truncate"),
+        "{error}"
+    );
     let truncated = loaded.tokenizer.encode(&long, true).unwrap();
     assert_eq!(truncated[0].len(), 256);
     // Special tokens survive truncation: [CLS] first, [SEP] last.
@@ -119,10 +181,17 @@ fn over_long_input_is_an_error_unless_truncated() {
 #[test]
 fn token_ids_get_the_model_special_tokens() {
     let loaded = load("all-minilm-l6-v2-int8");
-    let from_text = loaded.tokenizer.encode(&["hello world".to_string()], false).unwrap();
+    let from_text = loaded
+        .tokenizer
+        .encode(&["hello world".to_string()], false)
+        .unwrap();
     let inner = from_text[0].ids[1..from_text[0].len() - 1].to_vec();
     let from_ids = loaded.tokenizer.encode_ids(&[inner], false).unwrap();
     assert_eq!(from_ids[0], from_text[0]);
-    let error = loaded.tokenizer.encode_ids(&[vec![10_000_000]], false).unwrap_err().to_string();
+    let error = loaded
+        .tokenizer
+        .encode_ids(&[vec![10_000_000]], false)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("vocabulary"), "{error}");
 }

@@ -25,7 +25,11 @@ pub struct Cli {
 }
 
 fn version() -> String {
-    format!("{} (engines: {})", env!("CARGO_PKG_VERSION"), tessera_engines::compiled_engines().join(", "))
+    format!(
+        "{} (engines: {})",
+        env!("CARGO_PKG_VERSION"),
+        tessera_engines::compiled_engines().join(", ")
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +104,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TESSERA_PORT", default_value_t = 8080)]
     pub port: u16,
     /// Models to pull and load at start (repeat the flag); others load on first request.
-    #[arg(long = "model", env = "TESSERA_MODELS", value_delimiter = ',', default_value = "all-minilm-l6-v2-int8")]
+    #[arg(
+        long = "model",
+        env = "TESSERA_MODELS",
+        value_delimiter = ',',
+        default_value = "all-minilm-l6-v2-int8"
+    )]
     pub models: Vec<String>,
     /// Largest request body, in bytes.
     #[arg(long, env = "TESSERA_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]

@@ -9,7 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
+    // The server and downloads report progress; one-shot commands keep stderr for problems.
+    let chatty = matches!(cli.command, cli::Command::Serve(_) | cli::Command::Pull { .. });
+    init_logging(cli.verbose, chatty);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -20,12 +22,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, chatty: bool) {
     let default = match verbose {
-        0 => "info,ort=warn",
+        0 if chatty => "info,ort=warn",
+        0 => "warn",
         1 => "debug,ort=info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

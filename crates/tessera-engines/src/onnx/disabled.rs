@@ -4,7 +4,10 @@ use super::SessionConfig;
 use crate::EngineError;
 
 fn not_compiled() -> EngineError {
-    EngineError::NotCompiled { feature: "onnx", what: "ONNX models" }
+    EngineError::NotCompiled {
+        feature: "onnx",
+        what: "ONNX models",
+    }
 }
 
 /// Always fails: ONNX Runtime is not compiled in.
@@ -16,6 +19,9 @@ pub fn init_runtime() -> Result<std::path::PathBuf, EngineError> {
 pub struct Session;
 
 /// Always fails: ONNX Runtime is not compiled in.
-pub fn load_session(_path: &std::path::Path, _config: &SessionConfig) -> Result<Session, EngineError> {
+pub fn load_session(
+    _path: &std::path::Path,
+    _config: &SessionConfig,
+) -> Result<Session, EngineError> {
     Err(not_compiled())
 }

@@ -25,17 +25,33 @@ fn environment() -> Result<&'static (PathBuf, Environment), EngineError> {
     RUNTIME
         .get_or_init(load_library)
         .as_ref()
-        .map_err(|message| EngineError::RuntimeLibrary { message: message.clone() })
+        .map_err(|message| EngineError::RuntimeLibrary {
+            message: message.clone(),
+        })
 }
 
 fn load_library() -> Result<(PathBuf, Environment), String> {
     let candidates = library_candidates();
     let Some(path) = candidates.iter().find(|p| p.exists()) else {
-        let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-        return Err(format!("ONNX Runtime library not found (looked at: {tried}); {INSTALL_HINT}"));
+        let tried = candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(format!(
+            "ONNX Runtime library not found (looked at: {tried}); {INSTALL_HINT}"
+        ));
     };
-    let builder = ort::init_from(path).map_err(|e| format!("ONNX Runtime library at {} could not be loaded: {e}; {INSTALL_HINT}", path.display()))?;
-    let environment = builder.with_name("tessera").build().map_err(|e| format!("ONNX Runtime did not start: {e}"))?;
+    let builder = ort::init_from(path).map_err(|e| {
+        format!(
+            "ONNX Runtime library at {} could not be loaded: {e}; {INSTALL_HINT}",
+            path.display()
+        )
+    })?;
+    let environment = builder
+        .with_name("tessera")
+        .build()
+        .map_err(|e| format!("ONNX Runtime did not start: {e}"))?;
     tracing::info!(library = %path.display(), "loaded ONNX Runtime");
     Ok((path.clone(), environment))
 }
@@ -44,7 +60,10 @@ fn load_library() -> Result<(PathBuf, Environment), String> {
 /// the CPU with a warning that says why.
 pub fn load_session(path: &Path, config: &SessionConfig) -> Result<Session, EngineError> {
     let (_, environment) = environment()?;
-    let load_error = |message: String| EngineError::Load { path: path.to_path_buf(), message };
+    let load_error = |message: String| EngineError::Load {
+        path: path.to_path_buf(),
+        message,
+    };
     let mut builder = Session::builder(environment).map_err(|e| load_error(e.to_string()))?;
     builder = builder
         .with_optimization_level(match config.optimization {
@@ -55,16 +74,22 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<Session, Engi
         })
         .map_err(|e| load_error(e.to_string()))?;
     if config.intra_threads > 0 {
-        builder = builder.with_intra_threads(config.intra_threads).map_err(|e| load_error(e.to_string()))?;
+        builder = builder
+            .with_intra_threads(config.intra_threads)
+            .map_err(|e| load_error(e.to_string()))?;
     }
     if config.inter_threads > 0 {
         builder = builder
             .with_inter_threads(config.inter_threads)
-            .and_then(|b| b.with_parallel_execution(true))
+            .map_err(|e| load_error(e.to_string()))?;
+        builder = builder
+            .with_parallel_execution(true)
             .map_err(|e| load_error(e.to_string()))?;
     }
     register_device(&mut builder, config);
-    builder.commit_from_file(path).map_err(|e| load_error(e.to_string()))
+    builder
+        .commit_from_file(path)
+        .map_err(|e| load_error(e.to_string()))
 }
 
 /// Registers the execution provider for the requested device; on any failure the session stays on
@@ -91,7 +116,11 @@ fn register_device(builder: &mut SessionBuilder, config: &SessionConfig) {
 }
 
 #[allow(unused_variables)]
-fn try_device(builder: &mut SessionBuilder, device: Device, config: &SessionConfig) -> Result<(), String> {
+fn try_device(
+    builder: &mut SessionBuilder,
+    device: Device,
+    config: &SessionConfig,
+) -> Result<(), String> {
     match device {
         #[cfg(feature = "cuda")]
         Device::Cuda => try_register(builder, ep::CUDA::default()),
@@ -100,13 +129,17 @@ fn try_device(builder: &mut SessionBuilder, device: Device, config: &SessionConf
         #[cfg(feature = "coreml")]
         Device::CoreMl => try_register(builder, ep::CoreML::default()),
         Device::Cpu | Device::Auto => Ok(()),
-        other => Err(format!("this tessera was built without the `{other}` feature")),
+        other => Err(format!(
+            "this tessera was built without the `{other}` feature"
+        )),
     }
 }
 
 #[cfg(feature = "tensorrt")]
 fn tensorrt(config: &SessionConfig) -> ep::TensorRT {
-    let provider = ep::TensorRT::default().with_engine_cache(true).with_timing_cache(true);
+    let provider = ep::TensorRT::default()
+        .with_engine_cache(true)
+        .with_timing_cache(true);
     match &config.tensorrt_cache {
         Some(dir) => provider.with_engine_cache_path(dir.display().to_string()),
         None => provider,
@@ -114,10 +147,18 @@ fn tensorrt(config: &SessionConfig) -> ep::TensorRT {
 }
 
 #[allow(dead_code)]
-fn try_register<E: ExecutionProvider>(builder: &mut SessionBuilder, provider: E) -> Result<(), String> {
+fn try_register<E: ExecutionProvider>(
+    builder: &mut SessionBuilder,
+    provider: E,
+) -> Result<(), String> {
     match E::is_available() {
         Ok(true) => {}
-        Ok(false) => return Err(format!("the ONNX Runtime library has no {} (install onnxruntime-gpu for CUDA/TensorRT)", E::NAME)),
+        Ok(false) => {
+            return Err(format!(
+                "the ONNX Runtime library has no {} (install onnxruntime-gpu for CUDA/TensorRT)",
+                E::NAME
+            ));
+        }
         Err(e) => return Err(e.to_string()),
     }
     provider.register(builder).map_err(|e| e.to_string())?;

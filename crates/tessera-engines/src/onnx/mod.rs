@@ -36,7 +36,9 @@ impl std::str::FromStr for OptimizationLevel {
             "basic" | "1" => Ok(Self::Basic),
             "extended" | "2" => Ok(Self::Extended),
             "all" | "3" => Ok(Self::All),
-            _ => Err(format!("unknown optimization level `{s}`; expected disable, basic, extended or all")),
+            _ => Err(format!(
+                "unknown optimization level `{s}`; expected disable, basic, extended or all"
+            )),
         }
     }
 }
@@ -81,7 +83,10 @@ pub fn library_candidates() -> Vec<PathBuf> {
     if let Some(home) = tessera_home() {
         candidates.push(home.join("lib").join(file));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|p| p.to_path_buf())) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|p| p.to_path_buf()))
+    {
         candidates.push(dir.join("lib").join(file));
     }
     candidates

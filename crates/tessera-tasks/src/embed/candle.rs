@@ -19,18 +19,34 @@ pub struct CandleEmbedder {
 
 impl CandleEmbedder {
     /// Loads `config.json` and the safetensors weights.
-    pub fn load(weights: &Path, config: &Path, device: tessera_engines::Device) -> Result<Self, TaskError> {
-        let config_text = std::fs::read_to_string(config)
-            .map_err(|e| TaskError::ModelFile { path: config.to_path_buf(), message: e.to_string() })?;
-        let config: Config = serde_json::from_str(&config_text)
-            .map_err(|e| TaskError::ModelFile { path: config.to_path_buf(), message: e.to_string() })?;
+    pub fn load(
+        weights: &Path,
+        config: &Path,
+        device: tessera_engines::Device,
+    ) -> Result<Self, TaskError> {
+        let config_text = std::fs::read_to_string(config).map_err(|e| TaskError::ModelFile {
+            path: config.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| TaskError::ModelFile {
+                path: config.to_path_buf(),
+                message: e.to_string(),
+            })?;
         let device = tessera_engines::candle::device(device);
-        let weights_error = |message: String| TaskError::ModelFile { path: weights.to_path_buf(), message };
+        let weights_error = |message: String| TaskError::ModelFile {
+            path: weights.to_path_buf(),
+            message,
+        };
         let bytes = std::fs::read(weights).map_err(|e| weights_error(e.to_string()))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
             .map_err(|e| weights_error(e.to_string()))?;
         let model = BertModel::load(vb, &config).map_err(|e| weights_error(e.to_string()))?;
-        Ok(CandleEmbedder { model, device, dimensions: config.hidden_size })
+        Ok(CandleEmbedder {
+            model,
+            device,
+            dimensions: config.hidden_size,
+        })
     }
 
     fn forward(&self, batch: &[&Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -65,6 +81,9 @@ impl Embedder for CandleEmbedder {
         if batch.is_empty() || batch.iter().all(|e| e.is_empty()) {
             return Ok(vec![vec![0.0; self.dimensions]; batch.len()]);
         }
-        self.forward(batch).map_err(|e| EmbedderError::Inference { engine: "candle", message: e.to_string() })
+        self.forward(batch).map_err(|e| EmbedderError::Inference {
+            engine: "candle",
+            message: e.to_string(),
+        })
     }
 }

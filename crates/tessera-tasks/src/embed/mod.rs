@@ -58,16 +58,31 @@ fn load_onnx(spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
 
 #[cfg(not(feature = "onnx"))]
 fn load_onnx(_spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    Err(tessera_engines::EngineError::NotCompiled { feature: "onnx", what: "ONNX embedding models" }.into())
+    Err(tessera_engines::EngineError::NotCompiled {
+        feature: "onnx",
+        what: "ONNX embedding models",
+    }
+    .into())
 }
 
 #[cfg(feature = "candle")]
 fn load_candle(spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    let config = spec.config.clone().unwrap_or_else(|| spec.weights.with_file_name("config.json"));
-    Ok(Box::new(CandleEmbedder::load(&spec.weights, &config, spec.session.device)?))
+    let config = spec
+        .config
+        .clone()
+        .unwrap_or_else(|| spec.weights.with_file_name("config.json"));
+    Ok(Box::new(CandleEmbedder::load(
+        &spec.weights,
+        &config,
+        spec.session.device,
+    )?))
 }
 
 #[cfg(not(feature = "candle"))]
 fn load_candle(_spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    Err(tessera_engines::EngineError::NotCompiled { feature: "candle", what: "safetensors embedding models" }.into())
+    Err(tessera_engines::EngineError::NotCompiled {
+        feature: "candle",
+        what: "safetensors embedding models",
+    }
+    .into())
 }

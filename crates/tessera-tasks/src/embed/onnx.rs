@@ -22,7 +22,10 @@ impl OnnxEmbedder {
     /// Builds a session for `path` and checks that the graph looks like a BERT encoder.
     pub fn load(path: &Path, config: &SessionConfig) -> Result<Self, TaskError> {
         let session = load_session(path, config)?;
-        let file_error = |message: String| TaskError::ModelFile { path: path.to_path_buf(), message };
+        let file_error = |message: String| TaskError::ModelFile {
+            path: path.to_path_buf(),
+            message,
+        };
         let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         for required in ["input_ids", "attention_mask"] {
             if !names.contains(&required) {
@@ -32,13 +35,27 @@ impl OnnxEmbedder {
             }
         }
         let takes_token_type_ids = names.contains(&"token_type_ids");
-        let output = session.outputs().first().ok_or_else(|| file_error("the graph has no outputs".into()))?;
+        let output = session
+            .outputs()
+            .first()
+            .ok_or_else(|| file_error("the graph has no outputs".into()))?;
         let dimensions = match output.dtype() {
-            ValueType::Tensor { shape, .. } => shape.last().copied().filter(|&d| d > 0).map(|d| d as usize),
+            ValueType::Tensor { shape, .. } => {
+                shape.last().copied().filter(|&d| d > 0).map(|d| d as usize)
+            }
             _ => None,
         }
-        .ok_or_else(|| file_error(format!("output `{}` has no fixed last dimension", output.name())))?;
-        Ok(OnnxEmbedder { session, takes_token_type_ids, dimensions })
+        .ok_or_else(|| {
+            file_error(format!(
+                "output `{}` has no fixed last dimension",
+                output.name()
+            ))
+        })?;
+        Ok(OnnxEmbedder {
+            session,
+            takes_token_type_ids,
+            dimensions,
+        })
     }
 }
 
@@ -48,7 +65,10 @@ impl Embedder for OnnxEmbedder {
     }
 
     fn embed(&mut self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedderError> {
-        let failed = |e: ort::Error| EmbedderError::Inference { engine: "onnx", message: e.to_string() };
+        let failed = |e: ort::Error| EmbedderError::Inference {
+            engine: "onnx",
+            message: e.to_string(),
+        };
         let rows = batch.len();
         let padded_len = batch.iter().map(|e| e.len()).max().unwrap_or(0);
         if rows == 0 || padded_len == 0 {
@@ -73,23 +93,32 @@ impl Embedder for OnnxEmbedder {
         if self.takes_token_type_ids {
             inputs.push((
                 "token_type_ids".into(),
-                TensorRef::from_array_view((shape, type_ids.as_slice())).map_err(failed)?.into(),
+                TensorRef::from_array_view((shape, type_ids.as_slice()))
+                    .map_err(failed)?
+                    .into(),
             ));
         }
         let outputs = self.session.run(inputs).map_err(failed)?;
         let (out_shape, hidden) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
         let lengths: Vec<usize> = batch.iter().map(|e| e.len()).collect();
         match **out_shape {
-            [b, l, d] if b as usize == rows && l as usize == padded_len && d as usize == self.dimensions => {
+            [b, l, d]
+                if b as usize == rows
+                    && l as usize == padded_len
+                    && d as usize == self.dimensions =>
+            {
                 Ok(mean_pool(hidden, padded_len, self.dimensions, &lengths))
             }
             // Some exports pool inside the graph.
-            [b, d] if b as usize == rows && d as usize == self.dimensions => {
-                Ok(hidden.chunks_exact(self.dimensions).map(<[f32]>::to_vec).collect())
-            }
+            [b, d] if b as usize == rows && d as usize == self.dimensions => Ok(hidden
+                .chunks_exact(self.dimensions)
+                .map(<[f32]>::to_vec)
+                .collect()),
             ref other => Err(EmbedderError::Inference {
                 engine: "onnx",
-                message: format!("unexpected output shape {other:?} for a batch of {rows}×{padded_len}"),
+                message: format!(
+                    "unexpected output shape {other:?} for a batch of {rows}×{padded_len}"
+                ),
             }),
         }
     }

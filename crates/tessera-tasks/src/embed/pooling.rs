@@ -4,7 +4,12 @@
 ///
 /// `hidden` is `[batch, padded_len, dim]` in row-major order; sequence `i` has `lengths[i]` real
 /// tokens at the front, the rest is padding and is ignored.
-pub fn mean_pool(hidden: &[f32], padded_len: usize, dim: usize, lengths: &[usize]) -> Vec<Vec<f32>> {
+pub fn mean_pool(
+    hidden: &[f32],
+    padded_len: usize,
+    dim: usize,
+    lengths: &[usize],
+) -> Vec<Vec<f32>> {
     lengths
         .iter()
         .enumerate()
@@ -38,7 +43,9 @@ mod tests {
     #[test]
     fn mean_pool_ignores_padding() {
         // Two sequences padded to 3 tokens of dimension 2; the second has one real token.
-        let hidden = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0, 5.0, 6.0, 100.0, 100.0, 100.0, 100.0];
+        let hidden = [
+            1.0, 2.0, 3.0, 4.0, 100.0, 100.0, 5.0, 6.0, 100.0, 100.0, 100.0, 100.0,
+        ];
         let pooled = mean_pool(&hidden, 3, 2, &[2, 1]);
         assert_eq!(pooled, vec![vec![2.0, 3.0], vec![5.0, 6.0]]);
     }

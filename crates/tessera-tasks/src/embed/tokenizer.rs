@@ -18,15 +18,27 @@ impl TextTokenizer {
     /// Loads `tokenizer.json`; sequences longer than `max_tokens` (special tokens included) are
     /// an error unless the caller asks for truncation.
     pub fn from_file(path: &Path, max_tokens: usize) -> Result<Self, TaskError> {
-        let file_error = |message: String| TaskError::ModelFile { path: path.to_path_buf(), message };
+        let file_error = |message: String| TaskError::ModelFile {
+            path: path.to_path_buf(),
+            message,
+        };
         let mut plain = Tokenizer::from_file(path).map_err(|e| file_error(e.to_string()))?;
         plain.with_padding(None);
-        plain.with_truncation(None).map_err(|e| file_error(e.to_string()))?;
+        plain
+            .with_truncation(None)
+            .map_err(|e| file_error(e.to_string()))?;
         let mut truncating = plain.clone();
         truncating
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
             .map_err(|e| file_error(e.to_string()))?;
-        Ok(TextTokenizer { plain, truncating, max_tokens })
+        Ok(TextTokenizer {
+            plain,
+            truncating,
+            max_tokens,
+        })
     }
 
     /// The longest sequence the model takes, special tokens included.
@@ -53,7 +65,11 @@ impl TextTokenizer {
     }
 
     /// Wraps caller-supplied token ids in the model's special tokens, as if they came from text.
-    pub fn encode_ids(&self, sequences: &[Vec<u32>], truncate: bool) -> Result<Vec<Encoding>, TaskError> {
+    pub fn encode_ids(
+        &self,
+        sequences: &[Vec<u32>],
+        truncate: bool,
+    ) -> Result<Vec<Encoding>, TaskError> {
         let vocab = self.plain.get_vocab_size(true) as u32;
         sequences
             .iter()
@@ -104,5 +120,8 @@ impl TextTokenizer {
 }
 
 fn convert(encoding: &tokenizers::Encoding) -> Encoding {
-    Encoding { ids: encoding.get_ids().to_vec(), type_ids: encoding.get_type_ids().to_vec() }
+    Encoding {
+        ids: encoding.get_ids().to_vec(),
+        type_ids: encoding.get_type_ids().to_vec(),
+    }
 }

@@ -27,29 +27,46 @@ struct Row {
 }
 
 pub fn embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
-    if args.batches.iter().any(|&b| b == 0) {
+    if args.batches.contains(&0) {
         bail!("--batches must be positive numbers, e.g. --batches 1,8,32,64");
     }
     let sets = sentence_sets();
     if let Some(path) = &args.write_sets {
-        let json: serde_json::Map<String, serde_json::Value> = sets.iter().map(|(name, s)| (name.to_string(), serde_json::json!(s))).collect();
-        std::fs::write(path, serde_json::to_vec(&json)?).with_context(|| format!("could not write {}", path.display()))?;
+        let json: serde_json::Map<String, serde_json::Value> = sets
+            .iter()
+            .map(|(name, s)| (name.to_string(), serde_json::json!(s)))
+            .collect();
+        std::fs::write(path, serde_json::to_vec(&json)?)
+            .with_context(|| format!("could not write {}", path.display()))?;
     }
     let manager = Arc::new(super::model_manager(&args.engine)?);
     let handle = manager.embedder(&args.model)?;
     let duration = Duration::from_secs_f64(args.seconds.max(0.0));
-    let server = if args.no_http { None } else { Some(LocalServer::start(manager.clone())?) };
+    let server = if args.no_http {
+        None
+    } else {
+        Some(LocalServer::start(manager.clone())?)
+    };
     let mut rows = Vec::new();
     for (set, sentences) in &sets {
         for &batch in &args.batches {
-            rows.push(measure(set, "in-process", batch, sentences, duration, |texts| {
-                let encodings = handle.tokenize(&EmbedInput::Texts(texts.to_vec()), true)?;
-                let tokens = encodings.iter().map(|e| e.len()).sum();
-                handle.embed_blocking(encodings)?;
-                Ok(tokens)
-            })?);
+            rows.push(measure(
+                set,
+                "in-process",
+                batch,
+                sentences,
+                duration,
+                |texts| {
+                    let encodings = handle.tokenize(&EmbedInput::Texts(texts.to_vec()), true)?;
+                    let tokens = encodings.iter().map(|e| e.len()).sum();
+                    handle.embed_blocking(encodings)?;
+                    Ok(tokens)
+                },
+            )?);
             if let Some(server) = &server {
-                rows.push(measure(set, "http", batch, sentences, duration, |texts| server.embed(&handle, texts))?);
+                rows.push(measure(set, "http", batch, sentences, duration, |texts| {
+                    server.embed(&handle, texts)
+                })?);
             }
             if args.json {
                 for row in &rows[rows.len() - if server.is_some() { 2 } else { 1 }..] {
@@ -72,7 +89,10 @@ fn measure(
     duration: Duration,
     mut run: impl FnMut(&[String]) -> anyhow::Result<usize>,
 ) -> anyhow::Result<Row> {
-    let batches: Vec<&[String]> = sentences.chunks(batch).filter(|c| c.len() == batch).collect();
+    let batches: Vec<&[String]> = sentences
+        .chunks(batch)
+        .filter(|c| c.len() == batch)
+        .collect();
     if batches.is_empty() {
         bail!("the {set} set has fewer than {batch} sentences");
     }
@@ -98,7 +118,10 @@ fn measure(
 }
 
 fn print_table(rows: &[Row]) {
-    println!("{:<7} {:<11} {:>5} {:>12} {:>12} {:>10}", "SET", "MODE", "BATCH", "SENTENCES/S", "TOKENS/S", "MS/REQ");
+    println!(
+        "{:<7} {:<11} {:>5} {:>12} {:>12} {:>10}",
+        "SET", "MODE", "BATCH", "SENTENCES/S", "TOKENS/S", "MS/REQ"
+    );
     for row in rows {
         println!(
             "{:<7} {:<11} {:>5} {:>12.1} {:>12.0} {:>10.3}",
@@ -106,9 +129,15 @@ fn print_table(rows: &[Row]) {
         );
     }
     for set in ["short", "long", "mixed"] {
-        let at_one = |mode| rows.iter().find(|r| r.set == set && r.batch == 1 && r.mode == mode);
+        let at_one = |mode| {
+            rows.iter()
+                .find(|r| r.set == set && r.batch == 1 && r.mode == mode)
+        };
         if let (Some(local), Some(http)) = (at_one("in-process"), at_one("http")) {
-            println!("HTTP overhead at batch 1 ({set}): {:.3} ms per request", http.ms_per_request - local.ms_per_request);
+            println!(
+                "HTTP overhead at batch 1 ({set}): {:.3} ms per request",
+                http.ms_per_request - local.ms_per_request
+            );
         }
     }
 }
@@ -122,17 +151,34 @@ struct LocalServer {
 
 impl LocalServer {
     fn start(manager: Arc<ModelManager>) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let url = format!("http://{}/v1/embeddings", listener.local_addr()?);
-        let app = tessera_server::router(AppState { manager, metrics: None }, &ServerConfig::default());
+        let app = tessera_server::router(
+            AppState {
+                manager,
+                metrics: None,
+            },
+            &ServerConfig::default(),
+        );
         runtime.spawn(tessera_server::serve(listener, app, std::future::pending()));
-        Ok(LocalServer { url, agent: ureq::Agent::new_with_defaults(), _runtime: runtime })
+        Ok(LocalServer {
+            url,
+            agent: ureq::Agent::new_with_defaults(),
+            _runtime: runtime,
+        })
     }
 
     fn embed(&self, handle: &EmbeddingHandle, texts: &[String]) -> anyhow::Result<usize> {
         let body = serde_json::json!({ "model": handle.id(), "input": texts, "truncate": true });
-        let mut response = self.agent.post(&self.url).send_json(&body).context("HTTP request failed")?;
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .send_json(&body)
+            .context("HTTP request failed")?;
         let reply: serde_json::Value = response.body_mut().read_json().context("bad JSON reply")?;
         Ok(reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0) as usize)
     }
@@ -140,21 +186,28 @@ impl LocalServer {
 
 /// The three sets, generated from a fixed seed so every run and every peer sees the same text.
 fn sentence_sets() -> Vec<(&'static str, Vec<String>)> {
-    let mut rng = Lcg(0x7e55_e7a);
+    let mut rng = Lcg(0x07e5_5e7a);
     let short = (0..256).map(|_| sentence(&mut rng, 18)).collect();
     let long = (0..256).map(|_| sentence(&mut rng, 120)).collect();
-    let mixed = (0..256).map(|_| { let words = 6 + rng.below(115); sentence(&mut rng, words) }).collect();
+    let mixed = (0..256)
+        .map(|_| {
+            let words = 6 + rng.below(115);
+            sentence(&mut rng, words)
+        })
+        .collect();
     vec![("short", short), ("long", long), ("mixed", mixed)]
 }
 
 fn sentence(rng: &mut Lcg, words: usize) -> String {
     const WORDS: &[&str] = &[
-        "the", "a", "model", "runs", "fast", "on", "every", "machine", "people", "write", "code", "that", "reads",
-        "well", "and", "tests", "prove", "it", "works", "server", "answers", "requests", "with", "vectors", "from",
-        "text", "small", "large", "city", "river", "music", "house", "garden", "morning", "evening", "friend",
-        "book", "water", "light", "window", "street", "market", "teacher", "student", "story", "game", "team",
-        "player", "ball", "field", "weather", "rain", "sun", "cold", "warm", "quick", "brown", "fox", "jumps",
-        "over", "lazy", "dog", "while", "children", "play", "outside", "near", "old", "bridge", "new", "train",
+        "the", "a", "model", "runs", "fast", "on", "every", "machine", "people", "write", "code",
+        "that", "reads", "well", "and", "tests", "prove", "it", "works", "server", "answers",
+        "requests", "with", "vectors", "from", "text", "small", "large", "city", "river", "music",
+        "house", "garden", "morning", "evening", "friend", "book", "water", "light", "window",
+        "street", "market", "teacher", "student", "story", "game", "team", "player", "ball",
+        "field", "weather", "rain", "sun", "cold", "warm", "quick", "brown", "fox", "jumps",
+        "over", "lazy", "dog", "while", "children", "play", "outside", "near", "old", "bridge",
+        "new", "train",
     ];
     let mut out: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len())]).collect();
     if let Some(first) = out.first_mut() {
@@ -168,7 +221,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((self.0 >> 33) % n as u64) as usize
     }
 }

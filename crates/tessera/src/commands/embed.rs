@@ -12,11 +12,20 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.file {
         let mut content = String::new();
         if path.as_os_str() == "-" {
-            std::io::stdin().read_to_string(&mut content).context("could not read standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut content)
+                .context("could not read standard input")?;
         } else {
-            content = std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
+            content = std::fs::read_to_string(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
         }
-        texts.extend(content.as_bytes().lines().map_while(Result::ok).filter(|line| !line.trim().is_empty()));
+        texts.extend(
+            content
+                .as_bytes()
+                .lines()
+                .map_while(Result::ok)
+                .filter(|line| !line.trim().is_empty()),
+        );
     }
     if texts.is_empty() {
         bail!("nothing to embed: give texts as arguments or --file FILE (one text per line)");

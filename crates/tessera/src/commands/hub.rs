@@ -6,7 +6,9 @@ use tessera_hub::Hub;
 pub fn pull(models: &[String]) -> anyhow::Result<()> {
     let hub = Hub::from_env()?;
     for id in models {
-        let model = hub.pull(id).with_context(|| format!("could not pull `{id}`"))?;
+        let model = hub
+            .pull(id)
+            .with_context(|| format!("could not pull `{id}`"))?;
         println!("{id}: ready in {}", model.dir.display());
     }
     Ok(())
@@ -29,7 +31,10 @@ pub fn list(json: bool) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    println!("{:<32} {:<11} {:<12} {:>10}  cached", "MODEL", "TASK", "ENGINE", "SIZE");
+    println!(
+        "{:<32} {:<11} {:<12} {:>10}  cached",
+        "MODEL", "TASK", "ENGINE", "SIZE"
+    );
     for status in &statuses {
         let cached = if status.complete {
             "yes".to_string()
@@ -53,7 +58,9 @@ pub fn list(json: bool) -> anyhow::Result<()> {
 pub fn remove(models: &[String]) -> anyhow::Result<()> {
     let hub = Hub::from_env()?;
     for id in models {
-        let freed = hub.remove(id).with_context(|| format!("could not remove `{id}`"))?;
+        let freed = hub
+            .remove(id)
+            .with_context(|| format!("could not remove `{id}`"))?;
         println!("{id}: removed, {} freed", human_size(freed));
     }
     Ok(())
@@ -67,5 +74,9 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

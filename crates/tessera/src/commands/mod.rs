@@ -30,7 +30,10 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
     config.session.device = args.device;
     config.session.intra_threads = args.threads;
     config.batch = BatchConfig {
-        budget: Budget { max_tokens: args.max_batch_tokens, ..Budget::default() },
+        budget: Budget {
+            max_tokens: args.max_batch_tokens,
+            ..Budget::default()
+        },
         max_wait: Duration::from_millis(args.batch_wait_ms),
         queue_capacity: args.queue_capacity,
     };

@@ -10,13 +10,19 @@ use tessera_server::{AppState, ServerConfig};
 use crate::cli::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("could not start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
-        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0,
+        ])
         .context("invalid histogram buckets")?
         .install_recorder()
         .context("could not install the metrics recorder")?;
@@ -26,10 +32,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let name = model.clone();
         tokio::task::spawn_blocking(move || manager.embedder(&name))
             .await?
-            .with_context(|| format!("could not load `{model}` at start (pass --model to choose others)"))?;
+            .with_context(|| {
+                format!("could not load `{model}` at start (pass --model to choose others)")
+            })?;
     }
-    let config = ServerConfig { body_limit: args.body_limit, request_timeout: Duration::from_secs(args.request_timeout) };
-    let app = tessera_server::router(AppState { manager, metrics: Some(metrics) }, &config);
+    let config = ServerConfig {
+        body_limit: args.body_limit,
+        request_timeout: Duration::from_secs(args.request_timeout),
+    };
+    let app = tessera_server::router(
+        AppState {
+            manager,
+            metrics: Some(metrics),
+        },
+        &config,
+    );
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("could not listen on {}:{}", args.host, args.port))?;

@@ -30,7 +30,10 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
-            let line = lines.next().expect("server exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read stdout");
             if let Some(url) = line.strip_prefix("tessera listening on ") {
                 break url.trim().to_string();
             }
@@ -67,11 +70,17 @@ impl Server {
     pub fn get(&self, path: &str) -> (u16, String) {
         let mut response = self.agent.get(&self.url(path)).call().expect("request");
         let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap_or_default())
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
     }
 
     pub fn embed(&self, input: Value) -> Vec<Vec<f32>> {
-        let reply = self.post("/v1/embeddings", &serde_json::json!({ "model": MODEL, "input": input }));
+        let reply = self.post(
+            "/v1/embeddings",
+            &serde_json::json!({ "model": MODEL, "input": input }),
+        );
         assert_eq!(reply.status, 200, "{}", reply.body);
         vectors(&reply.body)
     }
@@ -92,9 +101,17 @@ pub struct Reply {
 
 fn reply(response: &mut ureq::http::Response<ureq::Body>) -> Reply {
     let status = response.status().as_u16();
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let text = response.body_mut().read_to_string().unwrap_or_default();
-    Reply { status, retry_after, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    Reply {
+        status,
+        retry_after,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
 }
 
 pub fn vectors(body: &Value) -> Vec<Vec<f32>> {
@@ -102,7 +119,14 @@ pub fn vectors(body: &Value) -> Vec<Vec<f32>> {
         .as_array()
         .expect("data array")
         .iter()
-        .map(|item| item["embedding"].as_array().expect("float embedding").iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .map(|item| {
+            item["embedding"]
+                .as_array()
+                .expect("float embedding")
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
         .collect()
 }
 
@@ -115,7 +139,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// Asserts an OpenAI error object with this status whose message contains `needle`.
 pub fn assert_error(reply: &Reply, status: u16, needle: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
-    let message = reply.body["error"]["message"].as_str().unwrap_or_else(|| panic!("no error object in {}", reply.body));
-    assert!(message.contains(needle), "message `{message}` lacks `{needle}`");
+    let message = reply.body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error object in {}", reply.body));
+    assert!(
+        message.contains(needle),
+        "message `{message}` lacks `{needle}`"
+    );
     assert!(reply.body["error"]["type"].is_string(), "{}", reply.body);
 }

