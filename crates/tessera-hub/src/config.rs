@@ -28,6 +28,12 @@ pub struct HubConfig {
     pub hf_endpoint: String,
     /// A Hugging Face token sent as a bearer token to `hf_endpoint` only. `$HF_TOKEN`.
     pub hf_token: Option<String>,
+    /// The Hugging Face hub cache of `huggingface_hub` (`models--{org}--{name}/...`), searched
+    /// before an `hf` source is downloaded, online and offline: a file already there with the
+    /// catalog's size and sha256 is hard-linked (else copied) into the cache instead. `None`
+    /// (the default of [`HubConfig::new`]) never looks. [`HubConfig::from_env`] sets
+    /// `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+    pub hf_cache: Option<PathBuf>,
     /// Draw a progress bar on stderr (only ever drawn when stderr is a terminal).
     pub progress: bool,
     /// The Python interpreter that runs `-m pip`. `$TESSERA_PYTHON`, default `python3`.
@@ -49,14 +55,16 @@ impl HubConfig {
             timeout: Duration::from_secs(30),
             hf_endpoint: DEFAULT_HF_ENDPOINT.to_string(),
             hf_token: None,
+            hf_cache: None,
             progress: std::io::stderr().is_terminal(),
             python: "python3".to_string(),
             pip_env: Vec::new(),
         }
     }
 
-    /// Defaults, then `TESSERA_HOME`, `TESSERA_OFFLINE`, `HF_ENDPOINT`, `HF_TOKEN` and
-    /// `TESSERA_PYTHON` from the environment.
+    /// Defaults, then `TESSERA_HOME`, `TESSERA_OFFLINE`, `HF_ENDPOINT`, `HF_TOKEN`,
+    /// `TESSERA_PYTHON` and the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME`, as
+    /// `huggingface_hub` finds it) from the environment.
     pub fn from_env() -> HubConfig {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut config =
@@ -66,6 +74,7 @@ impl HubConfig {
             config.hf_endpoint = endpoint;
         }
         config.hf_token = var("HF_TOKEN");
+        config.hf_cache = hf_cache_dir(&var);
         if let Some(python) = var("TESSERA_PYTHON") {
             config.python = python;
         }
@@ -83,6 +92,7 @@ impl fmt::Debug for HubConfig {
             .field("timeout", &self.timeout)
             .field("hf_endpoint", &self.hf_endpoint)
             .field("hf_token", &self.hf_token.as_ref().map(|_| "<redacted>"))
+            .field("hf_cache", &self.hf_cache)
             .field("progress", &self.progress)
             .field("python", &self.python)
             .field("pip_env", &self.pip_env)
@@ -95,6 +105,30 @@ fn is_truthy(value: &str) -> bool {
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes" | "on"
     )
+}
+
+/// Where `huggingface_hub` keeps its hub cache, read the way it reads it: `HF_HUB_CACHE` (or the
+/// older `HUGGINGFACE_HUB_CACHE`), else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`,
+/// else `~/.cache/huggingface/hub`. A leading `~/` is the home directory. `None` without any of
+/// these and without a home directory.
+fn hf_cache_dir(var: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let home = var("HOME").map(PathBuf::from);
+    let expand = |value: String| match (&home, value.strip_prefix("~/")) {
+        (Some(home), Some(rest)) => home.join(rest),
+        (Some(home), None) if value == "~" => home.clone(),
+        _ => PathBuf::from(&value),
+    };
+    if let Some(dir) = var("HF_HUB_CACHE").or_else(|| var("HUGGINGFACE_HUB_CACHE")) {
+        return Some(expand(dir));
+    }
+    if let Some(hf_home) = var("HF_HOME") {
+        return Some(expand(hf_home).join("hub"));
+    }
+    let cache = match var("XDG_CACHE_HOME") {
+        Some(xdg) => expand(xdg),
+        None => home.as_ref()?.join(".cache"),
+    };
+    Some(cache.join("huggingface").join("hub"))
 }
 
 fn default_home() -> PathBuf {
@@ -123,6 +157,48 @@ mod tests {
         for no in ["0", "false", "no", "", "off"] {
             assert!(!is_truthy(no), "{no}");
         }
+    }
+
+    #[test]
+    fn the_hugging_face_cache_is_found_like_huggingface_hub_finds_it() {
+        let with = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            hf_cache_dir(&move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        let all = [
+            ("HOME", "/home/u"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HF_HOME", "/hh"),
+            ("HF_HUB_CACHE", "/hc"),
+        ];
+        assert_eq!(with(&all), Some(PathBuf::from("/hc")));
+        assert_eq!(with(&all[..3]), Some(PathBuf::from("/hh/hub")));
+        assert_eq!(
+            with(&[("HOME", "/home/u"), ("HF_HOME", "~/hf")]),
+            Some(PathBuf::from("/home/u/hf/hub"))
+        );
+        assert_eq!(
+            with(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/x")]),
+            Some(PathBuf::from("/x/huggingface/hub"))
+        );
+        assert_eq!(
+            with(&[("HOME", "/home/u")]),
+            Some(PathBuf::from("/home/u/.cache/huggingface/hub"))
+        );
+        assert_eq!(with(&[]), None);
+    }
+
+    #[test]
+    fn new_never_looks_in_a_hugging_face_cache() {
+        assert_eq!(HubConfig::new("/tmp/x").hf_cache, None);
     }
 
     #[test]

@@ -44,10 +44,12 @@ pub enum HubError {
         actual: u64,
     },
 
-    /// A file is missing from the cache and offline mode forbids fetching it.
+    /// A file is missing from the cache (and from the Hugging Face cache, for `hf` sources) and
+    /// offline mode forbids fetching it.
     #[error(
-        "model {model} file {file} is not in the cache at {} and TESSERA_OFFLINE=1 forbids the network; run `tessera pull {model}` while online",
-        path.display()
+        "model {model} file {file} is not in the cache at {}{} and TESSERA_OFFLINE=1 forbids the network; run `tessera pull {model}` while online",
+        path.display(),
+        looked_in_hf_cache(hf_cache)
     )]
     Offline {
         /// The model id.
@@ -56,6 +58,10 @@ pub enum HubError {
         file: String,
         /// Where the verified file would be.
         path: PathBuf,
+        /// Where the Hugging Face cache was searched for the file's `hf` sources (a missing ref
+        /// or snapshot file, or one whose bytes did not match); empty when the file has no `hf`
+        /// source or no Hugging Face cache is configured.
+        hf_cache: Vec<PathBuf>,
     },
 
     /// A transfer failed below HTTP: connect, timeout, reset, DNS.
@@ -171,6 +177,14 @@ fn suggest(suggestions: &[String]) -> String {
     } else {
         format!("; did you mean {}?", suggestions.join(", "))
     }
+}
+
+fn looked_in_hf_cache(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return String::new();
+    }
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    format!(" nor in the Hugging Face cache at {}", paths.join(" or "))
 }
 
 fn http_hint(status: u16) -> &'static str {

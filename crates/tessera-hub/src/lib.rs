@@ -7,7 +7,14 @@
 //! URL, or a local path. A [`Hub`] pulls a catalog entry into the cache under `$TESSERA_HOME`
 //! (blobs named by sha256, linked into `models/<id>/`), retrying transient network failures,
 //! resuming interrupted downloads, and locking each blob so concurrent pulls fetch it once;
-//! bytes that do not match their sha256 are never kept. [`Hub::resolve`] also accepts a local
+//! bytes that do not match their sha256 are never kept. Files a user already has from
+//! `huggingface_hub` are reused without the network, offline too: before fetching, each `hf`
+//! source is looked up in the Hugging Face cache ([`HubConfig::hf_cache`]: `$HF_HUB_CACHE`, else
+//! `$HF_HOME/hub`, else `~/.cache/huggingface/hub`) at
+//! `models--{org}--{name}/snapshots/{commit}/{file}`, the commit being the revision itself when
+//! it is a 40-hex hash, else what `refs/{revision}` holds; a copy there is hard-linked (else
+//! copied) in only if its size and sha256 match, and otherwise left as it is while the file is
+//! fetched from its sources. [`Hub::resolve`] also accepts a local
 //! file or folder, whose engine and task [`detect`] reads off the files. The result is a
 //! [`LocalModel`]: what the runtime loads. This crate knows nothing about running models; it
 //! depends only on `tessera-core` for the [`Task`](tessera_core::Task) and

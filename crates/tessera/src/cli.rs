@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use tessera_core::Device;
+use tessera_engines::onnx::OptimizationLevel;
 
 const ABOUT: &str = "Run local models behind an OpenAI-compatible API, a CLI and a Rust library.";
 
@@ -84,6 +85,12 @@ pub struct EngineArgs {
     /// Threads inside one ONNX Runtime operator (0: one per physical core).
     #[arg(long, env = "TESSERA_THREADS", default_value_t = 0)]
     pub threads: usize,
+    /// Threads running independent ONNX Runtime operators in parallel (0: sequential execution).
+    #[arg(long, env = "TESSERA_INTER_THREADS", default_value_t = 0)]
+    pub inter_threads: usize,
+    /// ONNX Runtime graph optimization: disable, basic, extended or all.
+    #[arg(long, env = "TESSERA_GRAPH_OPTIMIZATION", default_value = "all")]
+    pub graph_optimization: OptimizationLevel,
     /// Most padded tokens (rows × longest) in one engine call.
     #[arg(long, env = "TESSERA_MAX_BATCH_TOKENS", default_value_t = 16_384)]
     pub max_batch_tokens: usize,

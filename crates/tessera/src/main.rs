@@ -10,7 +10,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // The server and downloads report progress; one-shot commands keep stderr for problems.
-    let chatty = matches!(cli.command, cli::Command::Serve(_) | cli::Command::Pull { .. });
+    let chatty = matches!(
+        cli.command,
+        cli::Command::Serve(_) | cli::Command::Pull { .. }
+    );
     init_logging(cli.verbose, chatty);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,7 +48,7 @@ impl std::str::FromStr for OptimizationLevel {
 pub struct SessionConfig {
     /// Threads used inside one operator; 0 lets ONNX Runtime choose (one per physical core).
     pub intra_threads: usize,
-    /// Threads used across independent operators; 0 lets ONNX Runtime choose.
+    /// Threads used across independent operators; 0 keeps sequential execution.
     pub inter_threads: usize,
     /// Graph optimization level.
     pub optimization: OptimizationLevel,

@@ -2,8 +2,10 @@
 //!
 //! Every source writes to a temporary file in the blob directory and the file only gets its final
 //! name by a rename after its size and sha256 match the catalog. Bytes that do not match are
-//! deleted, never kept.
+//! deleted, never kept. Before any source is tried, the `hf` sources are looked up in the local
+//! Hugging Face cache ([`HubConfig::hf_cache`]), which needs no network.
 
+mod hf;
 mod http;
 mod pip;
 
@@ -13,6 +15,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+pub(crate) use self::hf::Lookup;
 pub(crate) use self::http::agent;
 pub(crate) use self::pip::WheelCache;
 use crate::catalog::{FileSpec, Source};
@@ -62,18 +65,20 @@ impl Target<'_> {
 }
 
 impl Fetcher<'_> {
-    /// Fetches `target` into its blob from the first source that works. With one source its
-    /// error is returned as is; with several, [`HubError::AllSourcesFailed`] lists them all.
+    /// Fetches `target` into its blob: from the local Hugging Face cache when one of its `hf`
+    /// sources is there with the right bytes, else from the first source that works. With one
+    /// source its error is returned as is; with several, [`HubError::AllSourcesFailed`] lists
+    /// them all.
     pub(crate) fn fetch(&self, target: &Target<'_>, wheels: &mut WheelCache) -> Result<()> {
+        if self.fetch_from_hf_cache(target) {
+            self.remove_partial(target);
+            return Ok(());
+        }
         let mut failures = Vec::new();
         for source in &target.spec.sources {
             match self.fetch_from(source, target, wheels) {
                 Ok(()) => {
-                    // A download cut off earlier from another source is no longer needed.
-                    let partial = self.store.partial(&target.spec.sha256);
-                    if partial.exists() {
-                        let _ = std::fs::remove_file(&partial);
-                    }
+                    self.remove_partial(target);
                     return Ok(());
                 }
                 Err(error) => {
@@ -94,6 +99,14 @@ impl Fetcher<'_> {
                 .map(|(source, error)| format!("{source}: {error}"))
                 .collect(),
         })
+    }
+
+    /// A download cut off earlier from another source is no longer needed.
+    fn remove_partial(&self, target: &Target<'_>) {
+        let partial = self.store.partial(&target.spec.sha256);
+        if partial.exists() {
+            let _ = std::fs::remove_file(&partial);
+        }
     }
 
     fn fetch_from(

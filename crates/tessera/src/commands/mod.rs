@@ -29,6 +29,8 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
     let mut config = RuntimeConfig::default();
     config.session.device = args.device;
     config.session.intra_threads = args.threads;
+    config.session.inter_threads = args.inter_threads;
+    config.session.optimization = args.graph_optimization;
     config.batch = BatchConfig {
         budget: Budget {
             max_tokens: args.max_batch_tokens,
