@@ -158,21 +158,11 @@ impl EmbeddingSettings {
     }
 }
 
+/// The weights file: the `.onnx` graph for ONNX Runtime, the `.safetensors` for candle.
 fn weights_file(model: &LocalModel) -> Result<PathBuf, RuntimeError> {
     let extension = match model.engine {
         EngineKind::Onnx => "onnx",
         _ => "safetensors",
     };
-    model
-        .files
-        .iter()
-        .find(|p| p.extension().is_some_and(|e| e == extension))
-        .cloned()
-        .ok_or_else(|| {
-            RuntimeError::InvalidInput(format!(
-                "model `{}` has no .{extension} file in {}",
-                model.id,
-                model.dir.display()
-            ))
-        })
+    Ok(model.file_with_extension(extension)?)
 }

@@ -15,20 +15,12 @@ fn load(id: &str) -> Loaded {
     let hub = Hub::from_env().expect("hub");
     let model = hub.pull(id).expect("pull (run scripts/fetch-models.sh)");
     let tokenizer = TextTokenizer::from_file(&model.file("tokenizer.json").unwrap(), 256).unwrap();
-    let weights = model
-        .files
-        .iter()
-        .find(|p| {
-            p.extension().is_some_and(|e| {
-                e == if model.engine == EngineKind::Onnx {
-                    "onnx"
-                } else {
-                    "safetensors"
-                }
-            })
-        })
-        .unwrap()
-        .clone();
+    let extension = if model.engine == EngineKind::Onnx {
+        "onnx"
+    } else {
+        "safetensors"
+    };
+    let weights = model.file_with_extension(extension).unwrap();
     let spec = EmbedderSpec {
         engine: model.engine,
         weights,
