@@ -64,7 +64,13 @@ def parse_args():
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"catalog id of an ONNX embedding model (default: {DEFAULT_MODEL})")
     parser.add_argument("--no-http", action="store_true", help="skip tessera's HTTP measurements")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each measuring every cell on both sides; the median is reported (default: 3)")
+    # Internal: measure the Python pipeline for one batch size in a child process.
+    parser.add_argument("--python-worker", type=int, metavar="BATCH", help=argparse.SUPPRESS)
+    parser.add_argument("--sets-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        fail("--rounds must be at least 1")
     try:
         args.batch_list = [int(b) for b in args.batches.split(",") if b.strip()]
     except ValueError:
@@ -102,16 +108,16 @@ def model_files(model):
 # ---------------------------------------------------------------------------------------------
 
 
-def run_tessera_bench(tessera, args, sets_path):
+def run_tessera_bench(tessera, args, sets_path, batches, seconds=None, no_http=None):
     """Runs `tessera bench embed --json` and returns its rows (one dict per JSON line)."""
     command = [
         str(tessera), "bench", "embed", "--json",
         "--write-sets", str(sets_path),
-        "--batches", ",".join(str(b) for b in args.batch_list),
-        "--seconds", str(args.seconds),
+        "--batches", ",".join(str(b) for b in batches),
+        "--seconds", str(args.seconds if seconds is None else seconds),
         "--model", args.model,
     ]
-    if args.no_http:
+    if args.no_http if no_http is None else no_http:
         command.append("--no-http")
     note("running " + " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True)
@@ -306,33 +312,80 @@ def print_table(report):
     print(
         f"Machine: {m['cpu']}, {m['physical_cores']} physical cores, {m['logical_cpus']} logical CPUs; "
         f"{report['tessera_version']}; onnxruntime {v['onnxruntime']}, tokenizers {v['tokenizers']}, numpy {v['numpy']}, "
-        f"Python {m['python']}; {report['seconds']} s per measurement"
+        f"Python {m['python']}; {report['seconds']} s per measurement, median of {report['rounds']} rounds"
     )
+
+
+def json_rows(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+def run_python_worker(args, batch, sets_path):
+    """Measures the Python pipeline for one batch size in a child process, so this process never
+    loads tokenizers (whose threads must not see a fork) and both sides can take turns."""
+    command = [sys.executable, __file__, "--python-worker", str(batch), "--sets-file", str(sets_path),
+               "--seconds", str(args.seconds), "--model", args.model]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        fail(f"the Python pipeline failed for batch {batch}:\n{result.stderr.strip()[-3000:]}")
+    return json_rows(result.stdout)
+
+
+def python_worker(args):
+    onnx_path, tokenizer_path = model_files(args.model)
+    with open(args.sets_file) as file:
+        sets = json.load(file)
+    embedder = PythonEmbedder(onnx_path, tokenizer_path)
+    for set_name in ("short", "long", "mixed"):
+        if set_name in sets:
+            row = measure_python(embedder, set_name, args.python_worker, sets[set_name], args.seconds)
+            print(json.dumps(row), flush=True)
+
+
+def median_rows(rounds):
+    """Per (set, mode, batch), the row with the median throughput across rounds."""
+    groups = {}
+    for row in (r for rows in rounds for r in rows):
+        groups.setdefault((row["set"], row["mode"], row["batch"]), []).append(row)
+    medians = []
+    for rows in groups.values():
+        rows.sort(key=lambda r: r["sentences_per_s"])
+        medians.append(rows[len(rows) // 2])
+    return medians
 
 
 def main():
     args = parse_args()
+    if args.python_worker:
+        python_worker(args)
+        return
     tessera = find_tessera(args.tessera)
-    onnx_path, tokenizer_path = model_files(args.model)  # fail early, before the long tessera run
+    onnx_path, tokenizer_path = model_files(args.model)  # fail early, before the long runs
 
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as scratch:
         sets_path = Path(scratch) / "sets.json"
-        tessera_rows = run_tessera_bench(tessera, args, sets_path)
+        # A zero-length run only to write the sentence sets.
+        run_tessera_bench(tessera, args, sets_path, [1], seconds=0, no_http=True)
         with open(sets_path) as file:
-            loaded = json.load(file)
-    # The file's keys come back sorted; report in tessera's own order, then anything new.
-    order = [name for name in ("short", "long", "mixed") if name in loaded]
-    sets = {name: loaded[name] for name in order + sorted(set(loaded) - set(order))}
-    if "short" not in sets:
-        fail(f"the sets file from tessera has no 'short' set (it has {', '.join(sets)})")
+            sets = json.load(file)
+        if "short" not in sets:
+            fail(f"the sets file from tessera has no 'short' set (it has {', '.join(sets)})")
+        first_short = sets["short"][0]
+        reference = tessera_vector(tessera, args.model, first_short)
+        version = tessera_version(tessera)
 
-    # Every tessera subprocess runs before the Python pipeline loads, so neither competes with
-    # the other for the CPU, and no process forks after the tokenizer has started its threads.
-    first_short = sets["short"][0]
-    reference = tessera_vector(tessera, args.model, first_short)
-    version = tessera_version(tessera)
+        # The machine's speed drifts over minutes (shared cores), so the two sides take turns
+        # cell by cell, round after round, and each cell reports its median round.
+        tessera_rounds, python_rounds = [], []
+        for round_number in range(1, args.rounds + 1):
+            for batch in args.batch_list:
+                note(f"round {round_number}/{args.rounds}, batch {batch}: tessera, then python")
+                tessera_rounds.append(run_tessera_bench(tessera, args, sets_path, [batch]))
+                python_rounds.append(run_python_worker(args, batch, sets_path))
+    tessera_rows, python_rows = median_rows(tessera_rounds), median_rows(python_rounds)
+    python_rows.sort(key=lambda r: args.batch_list.index(r["batch"]))
 
-    note("loading the Python pipeline (tokenizers + onnxruntime)")
+    note("checking that both sides compute the same vectors")
     embedder = PythonEmbedder(onnx_path, tokenizer_path)
     vectors, _ = embedder.embed([first_short])
     similarity = cosine(reference, vectors[0])
@@ -341,18 +394,13 @@ def main():
             f"the Python pipeline and tessera disagree on {first_short!r}: cosine {similarity:.6f} "
             f"(need >= {MIN_COSINE}), dimensions {len(vectors[0])} vs {len(reference)}; the comparison would not be fair"
         )
-    note(f"vectors match: cosine {similarity:.6f}")
 
-    python_rows = []
-    for set_name, sentences in sets.items():
-        for batch in args.batch_list:
-            note(f"python: {set_name} set, batch {batch}")
-            python_rows.append(measure_python(embedder, set_name, batch, sentences, args.seconds))
-
-    results, overhead = combine(tessera_rows, python_rows, sets)
+    order = [name for name in ("short", "long", "mixed") if name in sets]
+    results, overhead = combine(tessera_rows, python_rows, order)
     report = {
         "model": args.model,
         "seconds": args.seconds,
+        "rounds": args.rounds,
         "tessera_version": version,
         "cosine_first_short_sentence": similarity,
         "machine": machine_info(),
