@@ -200,6 +200,13 @@ fn run_jobs(model: &str, embedder: &mut dyn Embedder, jobs: Vec<Job>, budget: Bu
     let mut failure: Option<String> = None;
     let started = Instant::now();
     for batch in pack(&lengths, budget) {
+        // Callers that left (disconnected, timed out) while earlier batches ran cost no more compute.
+        if batch
+            .iter()
+            .all(|&i| jobs[sequences[i].0].reply.is_closed())
+        {
+            continue;
+        }
         let inputs: Vec<&Encoding> = batch.iter().map(|&i| sequences[i].1).collect();
         metrics::histogram!("tessera_batch_rows", "model" => model.to_string())
             .record(inputs.len() as f64);

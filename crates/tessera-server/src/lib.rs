@@ -25,7 +25,6 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tessera_runtime::ModelManager;
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 
@@ -67,12 +66,12 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/metrics", get(render_metrics));
     api.merge(public)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            time_limit,
+        ))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
         .with_state(state)
 }
 
@@ -86,6 +85,25 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Answers 408 in OpenAI's error shape when a request outlives the limit. Dropping the handler's
+/// future drops its reply channel, so the model's worker skips whatever is still queued for it.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::with_status(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request took longer than {} s (see --request-timeout)",
+                limit.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

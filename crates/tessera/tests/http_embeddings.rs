@@ -321,3 +321,37 @@ fn sigterm_lets_in_flight_requests_finish() {
         "server exits cleanly after SIGTERM: {status:?}"
     );
 }
+
+#[test]
+fn a_slow_request_times_out_with_408_and_its_remaining_work_is_dropped() {
+    let server = Server::start(&[
+        "--request-timeout",
+        "1",
+        "--body-limit",
+        "20000000",
+        "--max-batch-tokens",
+        "2048",
+    ]);
+    // About 100k tokens: far more than this machine embeds in three seconds.
+    let huge: Vec<String> = (0..400)
+        .map(|i| format!("{i} {}", "words that fill the whole window ".repeat(60)))
+        .collect();
+    let started = std::time::Instant::now();
+    let reply = server.post(
+        "/v1/embeddings",
+        &json!({ "model": MODEL, "input": huge, "truncate": true }),
+    );
+    assert_error(&reply, 408, "--request-timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered at the limit"
+    );
+    // The worker skips the abandoned batches, so the next caller is served promptly.
+    let next = std::time::Instant::now();
+    assert_eq!(server.embed(json!("served after the timeout")).len(), 1);
+    assert!(
+        next.elapsed() < std::time::Duration::from_secs(8),
+        "waited {:?} behind abandoned work",
+        next.elapsed()
+    );
+}
