@@ -60,6 +60,25 @@ fn embed_prints_json_vectors_that_rank_the_related_text_first() {
 }
 
 #[test]
+fn an_unavailable_device_falls_back_to_the_cpu_and_says_why() {
+    let output = tessera(&[
+        "embed",
+        "--device",
+        "cuda",
+        "all-minilm-l6-v2-int8",
+        "still works",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let log = text(&output.stderr);
+    assert!(
+        log.contains("falling back to the CPU") && log.contains("cuda"),
+        "{log}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text(&output.stdout)).unwrap();
+    assert_eq!(json["dimensions"], 384);
+}
+
+#[test]
 fn embed_reads_a_file_one_text_per_line() {
     let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -129,6 +129,8 @@ fn try_device(
         #[cfg(feature = "coreml")]
         Device::CoreMl => try_register(builder, ep::CoreML::default()),
         Device::Cpu | Device::Auto => Ok(()),
+        // Reachable only when some accelerator feature is off.
+        #[allow(unreachable_patterns)]
         other => Err(format!(
             "this tessera was built without the `{other}` feature"
         )),
