@@ -70,18 +70,14 @@ impl EmbeddingHandle {
         input: &EmbedInput,
         truncate: bool,
     ) -> Result<Vec<Encoding>, RuntimeError> {
-        for (index, empty) in match input {
-            EmbedInput::Texts(texts) => texts.iter().map(|t| t.is_empty()).collect::<Vec<_>>(),
-            EmbedInput::Tokens(tokens) => tokens.iter().map(|t| t.is_empty()).collect(),
-        }
-        .into_iter()
-        .enumerate()
-        {
-            if empty {
-                return Err(RuntimeError::InvalidInput(format!(
-                    "input[{index}] is empty; every input needs at least one character or token"
-                )));
-            }
+        let first_empty = match input {
+            EmbedInput::Texts(texts) => texts.iter().position(String::is_empty),
+            EmbedInput::Tokens(tokens) => tokens.iter().position(Vec::is_empty),
+        };
+        if let Some(index) = first_empty {
+            return Err(RuntimeError::InvalidInput(format!(
+                "input[{index}] is empty; every input needs at least one character or token"
+            )));
         }
         let result = match input {
             EmbedInput::Texts(texts) => self.tokenizer.encode(texts, truncate),
