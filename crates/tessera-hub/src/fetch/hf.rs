@@ -11,13 +11,12 @@
 //! blob store and kept only if its size and sha256 match the catalog, exactly like a download.
 //! Nothing under the Hugging Face cache is ever written, moved or deleted.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::{Fetcher, Target, hash_file};
 use crate::catalog::Source;
 use crate::error::{HubError, Result};
-use crate::progress::Progress;
 use crate::store::Store;
 
 /// What the Hugging Face cache holds for one `hf` source.
@@ -184,18 +183,7 @@ impl Fetcher<'_> {
                     %error,
                     "cannot hard-link from the Hugging Face cache; copying"
                 );
-                let mut input = File::open(&real).map_err(|e| HubError::io(&real, e))?;
-                let progress = Progress::start(
-                    self.config.progress,
-                    format!("{} from {}", target.label(), real.display()),
-                    target.spec.size,
-                );
-                let mut out = self.new_blob_writer(target)?;
-                out.copy_from(&mut input, &progress)
-                    .map_err(|e| HubError::io(&real, e))?;
-                out.commit(target)?;
-                progress.done();
-                Ok(())
+                self.fetch_path(target, &real)
             }
         }
     }

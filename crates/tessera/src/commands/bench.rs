@@ -50,29 +50,25 @@ pub fn embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for (set, sentences) in &sets {
         for &batch in &args.batches {
-            rows.push(measure(
+            let mut measured = vec![measure(
                 set,
                 "in-process",
                 batch,
                 sentences,
                 duration,
-                |texts| {
-                    let encodings = handle.tokenize(&EmbedInput::Texts(texts.to_vec()), true)?;
-                    let tokens = encodings.iter().map(|e| e.len()).sum();
-                    handle.embed_blocking(encodings)?;
-                    Ok(tokens)
-                },
-            )?);
+                |texts| embed_in_process(&handle, texts),
+            )?];
             if let Some(server) = &server {
-                rows.push(measure(set, "http", batch, sentences, duration, |texts| {
+                measured.push(measure(set, "http", batch, sentences, duration, |texts| {
                     server.embed(&handle, texts)
                 })?);
             }
             if args.json {
-                for row in &rows[rows.len() - if server.is_some() { 2 } else { 1 }..] {
+                for row in &measured {
                     println!("{}", serde_json::to_string(row)?);
                 }
             }
+            rows.extend(measured);
         }
     }
     let mut overheads = Vec::new();
@@ -89,6 +85,14 @@ pub fn embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
         print_table(&rows, &overheads);
     }
     Ok(())
+}
+
+/// Tokenizes and embeds on the calling thread's behalf; returns the tokens used.
+fn embed_in_process(handle: &EmbeddingHandle, texts: &[String]) -> anyhow::Result<usize> {
+    let encodings = handle.tokenize(&EmbedInput::Texts(texts.to_vec()), true)?;
+    let tokens = encodings.iter().map(|e| e.len()).sum();
+    handle.embed_blocking(encodings)?;
+    Ok(tokens)
 }
 
 /// HTTP's cost per request at batch 1, apart from inference.
@@ -115,8 +119,7 @@ fn http_overhead(
     while differences.len() < 20 || (started.elapsed() < duration && differences.len() < 2000) {
         let text = &sentences[differences.len() % sentences.len()..][..1];
         let local = Instant::now();
-        let encodings = handle.tokenize(&EmbedInput::Texts(text.to_vec()), true)?;
-        handle.embed_blocking(encodings)?;
+        embed_in_process(handle, text)?;
         let local = local.elapsed().as_secs_f64();
         let remote = Instant::now();
         server.embed(handle, text)?;
