@@ -326,7 +326,7 @@ fn sigterm_lets_in_flight_requests_finish() {
 fn a_slow_request_times_out_with_408_and_its_remaining_work_is_dropped() {
     let server = Server::start(&[
         "--request-timeout",
-        "1",
+        "3",
         "--body-limit",
         "20000000",
         "--max-batch-tokens",
