@@ -2,7 +2,10 @@
 //!
 //! `tessera-core` names the kinds of work ([`Task`]), the engines that do it ([`EngineKind`]), the
 //! hardware they run on ([`Device`]) and the task traits that engines sit behind ([`Embedder`]). It
-//! pulls in no engine, no HTTP stack and no file I/O, so every crate can depend on it cheaply.
+//! also holds the few rules every crate must apply the same way: where tessera keeps its files
+//! ([`tessera_home`]) and how durations and sizes are written ([`parse_duration`],
+//! [`parse_size`]). It pulls in no engine, no HTTP stack and no file I/O, so every crate can
+//! depend on it cheaply.
 //!
 //! ```
 //! use tessera_core::{Task, EngineKind};
@@ -12,7 +15,11 @@
 #![deny(missing_docs)]
 
 mod embed;
+mod home;
 mod kinds;
+pub mod units;
 
 pub use embed::{Embedder, EmbedderError, Encoding};
+pub use home::tessera_home;
 pub use kinds::{Device, EngineKind, ParseKindError, Task};
+pub use units::{ParseUnitError, format_duration, parse_duration, parse_size};

@@ -13,7 +13,8 @@ pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
 #[derive(Clone)]
 pub struct HubConfig {
     /// The cache root: `blobs/sha256/`, `models/<id>/`, `locks/`, `tmp/` live under it.
-    /// `$TESSERA_HOME`, default `~/.cache/tessera`.
+    /// [`HubConfig::from_env`] takes [`tessera_core::tessera_home`]: `$TESSERA_HOME`, default
+    /// `~/.cache/tessera`.
     pub home: PathBuf,
     /// Never touch the network; a file missing from the cache is an error. `$TESSERA_OFFLINE=1`.
     pub offline: bool,
@@ -62,13 +63,12 @@ impl HubConfig {
         }
     }
 
-    /// Defaults, then `TESSERA_HOME`, `TESSERA_OFFLINE`, `HF_ENDPOINT`, `HF_TOKEN`,
+    /// Defaults with the cache at [`tessera_core::tessera_home`], then `TESSERA_OFFLINE`, `HF_ENDPOINT`, `HF_TOKEN`,
     /// `TESSERA_PYTHON` and the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME`, as
     /// `huggingface_hub` finds it) from the environment.
     pub fn from_env() -> HubConfig {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut config =
-            HubConfig::new(var("TESSERA_HOME").map_or_else(default_home, PathBuf::from));
+        let mut config = HubConfig::new(tessera_core::tessera_home());
         config.offline = var("TESSERA_OFFLINE").is_some_and(|v| is_truthy(&v));
         if let Some(endpoint) = var("HF_ENDPOINT") {
             config.hf_endpoint = endpoint;
@@ -129,20 +129,6 @@ fn hf_cache_dir(var: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         None => home.as_ref()?.join(".cache"),
     };
     Some(cache.join("huggingface").join("hub"))
-}
-
-fn default_home() -> PathBuf {
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".cache").join("tessera"),
-        None => {
-            let fallback = std::env::temp_dir().join("tessera");
-            tracing::warn!(
-                path = %fallback.display(),
-                "HOME is not set; caching models in the temporary directory (set TESSERA_HOME to choose)"
-            );
-            fallback
-        }
-    }
 }
 
 #[cfg(test)]

@@ -71,8 +71,8 @@ impl Default for SessionConfig {
 }
 
 /// Candidate paths for the ONNX Runtime library, in the order they are tried:
-/// `ORT_DYLIB_PATH`, then `$TESSERA_HOME/lib` (default `~/.cache/tessera/lib`), then `lib/` beside
-/// the executable.
+/// `ORT_DYLIB_PATH`, then `lib/` under [`tessera_core::tessera_home`] (`$TESSERA_HOME/lib`, default
+/// `~/.cache/tessera/lib`), then `lib/` beside the executable.
 pub fn library_candidates() -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
@@ -80,9 +80,7 @@ pub fn library_candidates() -> Vec<PathBuf> {
         return candidates;
     }
     let file = library_file_name();
-    if let Some(home) = tessera_home() {
-        candidates.push(home.join("lib").join(file));
-    }
+    candidates.push(tessera_core::tessera_home().join("lib").join(file));
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|p| p.to_path_buf()))
@@ -90,13 +88,6 @@ pub fn library_candidates() -> Vec<PathBuf> {
         candidates.push(dir.join("lib").join(file));
     }
     candidates
-}
-
-fn tessera_home() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("TESSERA_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("tessera"))
 }
 
 fn library_file_name() -> &'static str {
