@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tessera_core::{EngineKind, Task};
@@ -20,6 +21,9 @@ use crate::error::{HubError, Result};
 pub type Options = serde_json::Map<String, serde_json::Value>;
 
 const BUILTIN: &str = include_str!("../catalog.toml");
+
+/// Names longer than this many bytes get no "did you mean" suggestions (no id is that long).
+const SUGGEST_MAX_LEN: usize = 64;
 
 /// The models tessera knows by name.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +48,42 @@ pub struct CatalogEntry {
     /// Task-specific settings.
     #[serde(default)]
     pub options: Options,
+    /// How long the model may sit unused before the runtime unloads it; `Some(Duration::ZERO)`
+    /// (`idle_unload = "0"`) keeps it loaded for good, `None` leaves it to the runtime's default.
+    /// Written like [`tessera_core::parse_duration`] reads it: `"30s"`, `"10m"`, `"1h"`, `"0"`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_text"
+    )]
+    pub idle_unload: Option<Duration>,
     /// The files the model needs, each pinned by size and sha256.
     pub files: Vec<FileSpec>,
+}
+
+/// An optional [`Duration`] as the text [`tessera_core::parse_duration`] reads.
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_str(&tessera_core::format_duration(*duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| tessera_core::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// One file of a model.
@@ -151,16 +189,23 @@ impl Catalog {
     }
 
     /// Up to three ids that look like `spec`, closest first: for "did you mean" messages.
+    ///
+    /// Cheap whatever `spec` is: names longer than 64 bytes get no suggestions,
+    /// and the edit distance stops once it passes what would count as close.
     pub fn suggest(&self, spec: &str) -> Vec<String> {
+        if spec.len() > SUGGEST_MAX_LEN {
+            return Vec::new();
+        }
         let spec = spec.to_ascii_lowercase();
         let mut scored: Vec<(usize, &str)> = self
             .entries
             .iter()
             .filter_map(|e| {
-                let distance = edit_distance(&spec, &e.id);
-                let close = distance <= (e.id.len() / 3).max(2);
+                let close = (e.id.len() / 3).max(2);
                 let contains = spec.len() >= 3 && (e.id.contains(&spec) || spec.contains(&e.id));
-                (close || contains).then_some((distance, e.id.as_str()))
+                // Both names are short here, so the full distance of a containing id is cheap.
+                let limit = if contains { usize::MAX } else { close };
+                bounded_edit_distance(&spec, &e.id, limit).map(|d| (d, e.id.as_str()))
             })
             .collect();
         scored.sort();
@@ -343,20 +388,29 @@ pub(crate) fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']) && name != ".."
 }
 
-/// Levenshtein distance over bytes; ids are ASCII.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
+/// Levenshtein distance over bytes (ids are ASCII) when it is at most `limit`, else `None`;
+/// stops as soon as every cell of a row passes `limit`.
+fn bounded_edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
     let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
+    for (i, &ca) in a.iter().enumerate() {
         let mut diagonal = row[0];
         row[0] = i + 1;
+        let mut best = row[0];
         for (j, &cb) in b.iter().enumerate() {
             let substitute = diagonal + usize::from(ca != cb);
             diagonal = row[j + 1];
             row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+            best = best.min(row[j + 1]);
+        }
+        if best > limit {
+            return None;
         }
     }
-    row[b.len()]
+    Some(row[b.len()]).filter(|&d| d <= limit)
 }
 
 #[cfg(test)]
@@ -364,11 +418,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("whisper-base", "whisper-base"), 0);
-        assert_eq!(edit_distance("whisper-bse", "whisper-base"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    fn edit_distance_counts_single_edits_up_to_the_limit() {
+        let d = |a, b| bounded_edit_distance(a, b, 5);
+        assert_eq!(d("whisper-base", "whisper-base"), Some(0));
+        assert_eq!(d("whisper-bse", "whisper-base"), Some(1));
+        assert_eq!(d("", "abc"), Some(3));
+        assert_eq!(d("kitten", "sitting"), Some(3));
+        assert_eq!(bounded_edit_distance("kitten", "sitting", 2), None);
+        assert_eq!(d("abcdefghij", "klmnopqrst"), None);
+        assert_eq!(d("a", "abcdefghij"), None);
+    }
+
+    #[test]
+    fn idle_unload_is_read_checked_and_kept_through_the_manifest() {
+        let text = |idle: &str| {
+            format!(
+                r#"
+                [[model]]
+                id = "x"
+                task = "embed"
+                engine = "onnx"
+                description = "d"
+                license = "MIT"
+                {idle}
+                [[model.files]]
+                name = "model.onnx"
+                size = 1
+                sha256 = "{}"
+                sources = [{{ kind = "https", url = "https://example.com/m" }}]
+                "#,
+                "a".repeat(64)
+            )
+        };
+        let idle = |line: &str| Catalog::from_toml(&text(line)).map(|c| c.entries[0].idle_unload);
+        assert_eq!(idle("").unwrap(), None);
+        assert_eq!(
+            idle(r#"idle_unload = "10m""#).unwrap(),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(idle(r#"idle_unload = "0""#).unwrap(), Some(Duration::ZERO));
+        let err = idle(r#"idle_unload = "ten minutes""#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid duration `ten minutes`") && err.contains("30s"),
+            "{err}"
+        );
+
+        let catalog = Catalog::from_toml(&text(r#"idle_unload = "1.5s""#)).unwrap();
+        let entry = &catalog.entries()[0];
+        let json = serde_json::to_string(entry).unwrap();
+        assert!(json.contains(r#""idle_unload":"1500ms""#), "{json}");
+        let back: CatalogEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, entry);
+
+        let none = Catalog::from_toml(&text("")).unwrap();
+        let json = serde_json::to_string(&none.entries()[0]).unwrap();
+        assert!(!json.contains("idle_unload"), "{json}");
+    }
+
+    #[test]
+    fn suggestions_stay_cheap_for_huge_names() {
+        let catalog = Catalog::builtin().expect("the builtin catalog parses");
+        let huge = "whisper-base".repeat(100_000);
+        let start = std::time::Instant::now();
+        assert!(catalog.suggest(&huge).is_empty());
+        assert!(catalog.suggest(&"x".repeat(1 << 20)).is_empty());
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // Long but within the cap: still answered.
+        assert!(catalog.suggest(&"q".repeat(64)).is_empty());
     }
 
     #[test]

@@ -306,6 +306,7 @@ pub fn entry(id: &str, files: Vec<FileSpec>) -> CatalogEntry {
         description: format!("test model {id}"),
         license: "MIT".to_string(),
         options,
+        idle_unload: None,
         files,
     }
 }
