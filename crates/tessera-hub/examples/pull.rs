@@ -47,7 +47,9 @@ fn main() -> ExitCode {
                 println!(
                     "{} ({} on {}) in {}",
                     model.id,
-                    model.task,
+                    model
+                        .task
+                        .map_or("task unknown".to_string(), |t| t.to_string()),
                     model.engine,
                     model.dir.display()
                 );

@@ -1,38 +1,39 @@
-//! Using a local file or folder as a model without a catalog entry: the engine and task are read
-//! off the files that are there.
+//! Using a local file or folder as a model without a catalog entry: the engine (the weights
+//! format) is read off the names of the files that are there, and the files are listed main
+//! weights first. Which *task* the model does is not decided here: the hub knows files and
+//! formats, and the task crate recognises tasks (so a detected model's
+//! [`LocalModel::task`] is `None` and its [`LocalModel::options`] are empty).
 //!
-//! | found | engine | task |
+//! | found | engine | listed first |
 //! |---|---|---|
-//! | a pulled model folder (`.tessera-model.json`) | as pulled | as pulled |
-//! | `*.gguf` | gguf | chat |
-//! | `model.bin` + `vocabulary.txt` (CTranslate2) | ctranslate2 | transcribe |
-//! | `*.onnx` + `tokenizer.json` | onnx | embed |
-//! | `X.onnx` + `X.onnx.json` (Piper) | onnx | speech |
-//! | `*det*.onnx` + `*rec*.onnx` | onnx | ocr |
-//! | `*vad*.onnx` | onnx | vad |
-//! | `*yolo*.onnx` | onnx | detect |
-//! | `config.json` `architectures` `Bert…`/`…Model` + `*.safetensors` | candle | embed |
-//! | `config.json` `WhisperForConditionalGeneration` | candle | transcribe |
-//! | `config.json` `…ForCausalLM` | candle | chat |
+//! | a pulled model folder (`.tessera-model.json`) | as pulled (task too) | in catalog order |
+//! | a `.gguf` file, or a folder with one | gguf | the one `.gguf` (of split files, `*-00001-of-*`) |
+//! | `model.bin` + `vocabulary.txt`/`.json` or `shared_vocabulary.txt` (CTranslate2) | ctranslate2 | `model.bin`, the vocabulary |
+//! | an `.onnx` file, or a folder with some | onnx | every `.onnx`, sorted |
+//! | `config.json` + `*.safetensors` (a Hugging Face folder) | candle | every `.safetensors`, sorted |
 //!
-//! The main weights file comes first in [`LocalModel::files`]; the rest follow sorted by name.
+//! After the main files, a folder's other plain files follow sorted by name (hidden ones and
+//! sub-folders are left out; the model's [`dir`](LocalModel::dir) still reaches them). A single
+//! file is listed alone; files beside it are reached through [`LocalModel::file`], which looks in
+//! the file's folder.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::Value;
-use tessera_core::{EngineKind, Task};
+use tessera_core::EngineKind;
 
 use crate::catalog::Options;
 use crate::error::{HubError, Result};
 use crate::model::LocalModel;
 use crate::store::Store;
 
-const NEEDS: &str = "need one of: a .gguf file; a CTranslate2 folder (model.bin, vocabulary.txt, config.json); \
-an .onnx file with tokenizer.json (embeddings), X.onnx.json (Piper voice), det/rec .onnx (OCR), a *vad*.onnx or *yolo*.onnx; \
-or a Hugging Face folder with config.json `architectures`, *.safetensors and tokenizer.json";
+const NEEDS: &str = "need one of: a .gguf file; a CTranslate2 folder (model.bin and vocabulary.txt); \
+one or more .onnx files; or a Hugging Face folder with config.json and *.safetensors weights";
 
-/// Works out what model a local file or folder holds.
+/// Works out which engine runs the model in a local file or folder, and lists its files.
+///
+/// Cheap: it reads a folder listing and, for a pulled model folder, its small manifest; never the
+/// weights.
 pub fn detect(path: &Path) -> Result<LocalModel> {
     let meta = fs::metadata(path).map_err(|e| HubError::io(path, e))?;
     if meta.is_dir() {
@@ -43,11 +44,19 @@ pub fn detect(path: &Path) -> Result<LocalModel> {
 }
 
 fn detect_file(path: &Path) -> Result<LocalModel> {
-    let fail = |message: String| HubError::Detect {
-        path: path.to_path_buf(),
-        message,
-    };
     let name = file_name(path);
+    let engine = match extension(&name).as_str() {
+        "gguf" => EngineKind::Gguf,
+        "onnx" => EngineKind::Onnx,
+        _ => {
+            return Err(HubError::Detect {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{name} is not a model file tessera knows; point at a .gguf or .onnx file or at a model folder ({NEEDS})"
+                ),
+            });
+        }
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -56,59 +65,15 @@ fn detect_file(path: &Path) -> Result<LocalModel> {
     let id = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name.clone());
-    let model = |task, engine, files: Vec<PathBuf>, options| LocalModel {
-        id: id.clone(),
-        task,
+        .unwrap_or(name);
+    Ok(LocalModel {
+        id,
+        task: None,
         engine,
-        dir: dir.clone(),
-        options,
-        files,
-    };
-    match extension(&name).as_str() {
-        "gguf" => Ok(model(
-            Task::Chat,
-            EngineKind::Gguf,
-            vec![path.to_path_buf()],
-            Options::new(),
-        )),
-        "onnx" => {
-            let sibling = |n: &str| Some(dir.join(n)).filter(|p| p.is_file());
-            if let Some(tokenizer) = sibling("tokenizer.json") {
-                let mut files = vec![path.to_path_buf(), tokenizer];
-                files.extend(sibling("config.json"));
-                return Ok(model(
-                    Task::Embed,
-                    EngineKind::Onnx,
-                    files,
-                    embed_options(&dir),
-                ));
-            }
-            if let Some(config) = sibling(&format!("{name}.json")) {
-                return Ok(model(
-                    Task::Speech,
-                    EngineKind::Onnx,
-                    vec![path.to_path_buf(), config],
-                    Options::new(),
-                ));
-            }
-            match task_from_onnx_name(&name) {
-                Some(task) => Ok(model(
-                    task,
-                    EngineKind::Onnx,
-                    vec![path.to_path_buf()],
-                    Options::new(),
-                )),
-                None => Err(fail(format!(
-                    "found the ONNX file {name} but cannot tell its task: put tokenizer.json beside it \
-                     for embeddings or {name}.json for a Piper voice, or name it *vad* (VAD) or *yolo* (detection)"
-                ))),
-            }
-        }
-        _ => Err(fail(format!(
-            "{name} is not a model file tessera knows; point at a .gguf or .onnx file or at a model folder ({NEEDS})"
-        ))),
-    }
+        dir,
+        options: Options::new(),
+        files: vec![path.to_path_buf()],
+    })
 }
 
 fn detect_folder(dir: &Path) -> Result<LocalModel> {
@@ -123,20 +88,12 @@ fn detect_folder(dir: &Path) -> Result<LocalModel> {
     let has = |n: &str| names.iter().any(|m| m == n);
     let with_ext =
         |ext: &str| -> Vec<&String> { names.iter().filter(|n| extension(n) == ext).collect() };
-    let id = dir
-        .canonicalize()
-        .ok()
-        .as_deref()
-        .and_then(Path::file_name)
-        .or_else(|| dir.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".to_string());
-    let model = |task, engine, main: &[&String], options| LocalModel {
-        id: id.clone(),
-        task,
+    let model = |engine, main: &[&String]| LocalModel {
+        id: folder_name(dir),
+        task: None,
         engine,
         dir: dir.to_path_buf(),
-        options,
+        options: Options::new(),
         files: main
             .iter()
             .map(|n| n.as_str())
@@ -163,52 +120,49 @@ fn detect_folder(dir: &Path) -> Result<LocalModel> {
                 )));
             }
         };
-        return Ok(model(Task::Chat, EngineKind::Gguf, &[main], Options::new()));
+        return Ok(model(EngineKind::Gguf, &[main]));
     }
 
-    let vocabulary = ["vocabulary.txt", "vocabulary.json", "shared_vocabulary.txt"]
-        .into_iter()
-        .find(|v| has(v));
     if has("model.bin") {
+        let vocabulary = ["vocabulary.txt", "vocabulary.json", "shared_vocabulary.txt"]
+            .into_iter()
+            .find_map(|v| names.iter().find(|n| *n == v));
         let Some(vocabulary) = vocabulary else {
             return Err(fail(format!(
-                "found model.bin but no vocabulary.txt; a CTranslate2 Whisper folder needs model.bin, \
-                 vocabulary.txt and config.json (found: {})",
+                "found model.bin but no vocabulary.txt; a CTranslate2 folder needs model.bin, \
+                 vocabulary.txt (or vocabulary.json, shared_vocabulary.txt) and config.json (found: {})",
                 join_all(&names)
             )));
         };
-        let main = names.iter().find(|n| *n == "model.bin");
-        let vocab = names.iter().find(|n| *n == vocabulary);
-        let main: Vec<&String> = main.into_iter().chain(vocab).collect();
-        return Ok(model(
-            Task::Transcribe,
-            EngineKind::Ctranslate2,
-            &main,
-            Options::new(),
-        ));
+        let main: Vec<&String> = names
+            .iter()
+            .filter(|n| *n == "model.bin")
+            .chain([vocabulary])
+            .collect();
+        return Ok(model(EngineKind::Ctranslate2, &main));
     }
 
     let onnx = with_ext("onnx");
     if !onnx.is_empty() {
-        return detect_onnx(dir, &names, &onnx, |task, main| {
-            let options = if task == Task::Embed {
-                embed_options(dir)
-            } else {
-                Options::new()
-            };
-            model(task, EngineKind::Onnx, main, options)
-        });
+        return Ok(model(EngineKind::Onnx, &onnx));
     }
 
-    if has("config.json") {
-        return detect_transformers(dir, &names, |task, main| {
-            let options = if task == Task::Embed {
-                embed_options(dir)
-            } else {
-                Options::new()
-            };
-            model(task, EngineKind::Candle, main, options)
-        });
+    let safetensors = with_ext("safetensors");
+    match (has("config.json"), safetensors.is_empty()) {
+        (true, false) => return Ok(model(EngineKind::Candle, &safetensors)),
+        (true, true) => {
+            return Err(fail(format!(
+                "found config.json but no *.safetensors weights; a Hugging Face folder needs both (found: {})",
+                join_all(&names)
+            )));
+        }
+        (false, false) => {
+            return Err(fail(format!(
+                "found safetensors weights ({}) but no config.json; a Hugging Face folder needs both",
+                join(&safetensors)
+            )));
+        }
+        (false, true) => {}
     }
 
     Err(fail(format!(
@@ -221,173 +175,15 @@ fn detect_folder(dir: &Path) -> Result<LocalModel> {
     )))
 }
 
-fn detect_onnx(
-    dir: &Path,
-    names: &[String],
-    onnx: &[&String],
-    model: impl Fn(Task, &[&String]) -> LocalModel,
-) -> Result<LocalModel> {
-    let fail = |message: String| HubError::Detect {
-        path: dir.to_path_buf(),
-        message,
-    };
-    let has = |n: &str| names.iter().any(|m| m == n);
-    let preferred = onnx
-        .iter()
-        .find(|n| n.as_str() == "model.onnx")
-        .or_else(|| (onnx.len() == 1).then(|| &onnx[0]))
-        .copied();
-
-    if has("tokenizer.json") {
-        let Some(main) = preferred else {
-            return Err(fail(format!(
-                "found tokenizer.json and several ONNX files ({}); name the embedding model model.onnx \
-                 or point at the .onnx file to use",
-                join(onnx)
-            )));
-        };
-        return Ok(model(Task::Embed, &[main]));
-    }
-    if let Some(voice) = onnx.iter().find(|n| has(&format!("{n}.json"))) {
-        return Ok(model(Task::Speech, &[voice]));
-    }
-    let det = onnx.iter().find(|n| n.to_ascii_lowercase().contains("det"));
-    let rec = onnx.iter().find(|n| n.to_ascii_lowercase().contains("rec"));
-    if let (Some(det), Some(rec)) = (det, rec) {
-        let cls = onnx.iter().find(|n| n.to_ascii_lowercase().contains("cls"));
-        let main: Vec<&String> = [Some(*det), Some(*rec), cls.copied()]
-            .into_iter()
-            .flatten()
-            .collect();
-        return Ok(model(Task::Ocr, &main));
-    }
-    for candidate in onnx {
-        if let Some(task) = task_from_onnx_name(candidate) {
-            return Ok(model(task, &[candidate]));
-        }
-    }
-    Err(fail(format!(
-        "found ONNX files ({}) but cannot tell their task: add tokenizer.json for embeddings, \
-         X.onnx.json for a Piper voice, det/rec .onnx for OCR, or name the file *vad* or *yolo*",
-        join(onnx)
-    )))
-}
-
-fn detect_transformers(
-    dir: &Path,
-    names: &[String],
-    model: impl Fn(Task, &[&String]) -> LocalModel,
-) -> Result<LocalModel> {
-    let fail = |message: String| HubError::Detect {
-        path: dir.to_path_buf(),
-        message,
-    };
-    let config_path = dir.join("config.json");
-    let text = fs::read_to_string(&config_path).map_err(|e| HubError::io(&config_path, e))?;
-    let config: Value = serde_json::from_str(&text)
-        .map_err(|e| fail(format!("config.json is not valid JSON: {e}")))?;
-    let architectures: Vec<&str> = config
-        .get("architectures")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let Some(architecture) = architectures.first().copied() else {
-        return Err(fail(format!(
-            "config.json has no `architectures` list, so the model type is unknown (found: {})",
-            join_all(names)
-        )));
-    };
-    let task = if architecture == "WhisperForConditionalGeneration" {
-        Task::Transcribe
-    } else if architecture.ends_with("ForCausalLM") {
-        Task::Chat
-    } else if architecture.ends_with("Model") || architecture.ends_with("ForMaskedLM") {
-        Task::Embed
-    } else {
-        return Err(fail(format!(
-            "config.json names the architecture {architecture}, which tessera does not run with candle \
-             (it knows BERT-like encoders (…Model, …ForMaskedLM), …ForCausalLM and WhisperForConditionalGeneration)"
-        )));
-    };
-    let weights: Vec<&String> = names
-        .iter()
-        .filter(|n| extension(n) == "safetensors")
-        .collect();
-    let mut missing = Vec::new();
-    if weights.is_empty() {
-        missing.push("*.safetensors weights");
-    }
-    if !names.iter().any(|n| n == "tokenizer.json") {
-        missing.push("tokenizer.json");
-    }
-    if !missing.is_empty() {
-        return Err(fail(format!(
-            "config.json names {architecture} but the folder lacks {} (found: {})",
-            missing.join(" and "),
-            join_all(names)
-        )));
-    }
-    Ok(model(task, &weights))
-}
-
-/// Embedding settings read from a sentence-transformers folder, where present.
-fn embed_options(dir: &Path) -> Options {
-    let read = |name: &str| -> Option<Value> {
-        serde_json::from_slice(&fs::read(dir.join(name)).ok()?).ok()
-    };
-    let mut options = Options::new();
-    if let Some(max) = read("sentence_bert_config.json")
-        .as_ref()
-        .and_then(|v| v.get("max_seq_length"))
-        .and_then(Value::as_u64)
-    {
-        options.insert("max_tokens".into(), max.into());
-    }
-    if let Some(pooling) = read("1_Pooling/config.json") {
-        let on = |key: &str| pooling.get(key).and_then(Value::as_bool) == Some(true);
-        let mode = if on("pooling_mode_cls_token") {
-            Some("cls")
-        } else if on("pooling_mode_mean_tokens") {
-            Some("mean")
-        } else if on("pooling_mode_max_tokens") {
-            Some("max")
-        } else {
-            None
-        };
-        if let Some(mode) = mode {
-            options.insert("pooling".into(), mode.into());
-        }
-    }
-    if let Some(modules) = read("modules.json") {
-        let normalize = modules.as_array().is_some_and(|m| {
-            m.iter().any(|module| {
-                module
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.ends_with("Normalize"))
-            })
-        });
-        options.insert("normalize".into(), normalize.into());
-    }
-    if let Some(hidden) = read("config.json")
-        .as_ref()
-        .and_then(|v| v.get("hidden_size"))
-        .and_then(Value::as_u64)
-    {
-        options.insert("dimensions".into(), hidden.into());
-    }
-    options
-}
-
-fn task_from_onnx_name(name: &str) -> Option<Task> {
-    let lower = name.to_ascii_lowercase();
-    if lower.contains("vad") {
-        Some(Task::Vad)
-    } else if lower.contains("yolo") {
-        Some(Task::Detect)
-    } else {
-        None
-    }
+/// The folder's own name (of its canonical path, so `.` is named too), else `model`.
+fn folder_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .as_deref()
+        .and_then(Path::file_name)
+        .or_else(|| dir.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_string())
 }
 
 /// Plain files in `dir` (following symbolic links), sorted, hidden ones left out.
@@ -401,6 +197,11 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Whether `name` ends in `.gguf` or `.onnx`, the model files that can be used alone.
+pub(crate) fn is_model_file_name(name: &str) -> bool {
+    matches!(extension(name).as_str(), "gguf" | "onnx")
 }
 
 fn file_name(path: &Path) -> String {
@@ -436,4 +237,17 @@ fn join_all(names: &[String]) -> String {
         text.push_str(&format!(" and {} more", names.len() - SHOWN));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_file_names_are_gguf_and_onnx_in_any_case() {
+        assert!(is_model_file_name("a.gguf"));
+        assert!(is_model_file_name("A.ONNX"));
+        assert!(!is_model_file_name("model.safetensors"));
+        assert!(!is_model_file_name("onnx"));
+    }
 }

@@ -6,16 +6,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HubError {
-    /// The name is neither a catalog id, a model in the cache, nor an existing file or folder.
-    #[error(
-        "unknown model `{spec}`: it is not a catalog id, not a model in the cache and not an existing file or folder{}; run `tessera list` to see the catalog",
-        suggest(suggestions)
-    )]
+    /// The name does not denote a model where it was looked for: for the CLI, neither a catalog
+    /// id, a model in the cache, nor an existing file or folder; for a server
+    /// ([`Scope::ModelDirs`](crate::Scope::ModelDirs)), neither a catalog id, a cached model,
+    /// nor a model under the operator's model folders. A server's message says nothing about the
+    /// machine's files: it is the same whether or not a path of that name exists.
+    #[error("{}", unknown_model(spec, suggestions, *served))]
     UnknownModel {
         /// What the caller asked for.
         spec: String,
         /// Catalog ids that look close to `spec`, best first.
         suggestions: Vec<String>,
+        /// Whether the name came from a server's client ([`Scope::ModelDirs`](crate::Scope::ModelDirs)),
+        /// so the message points at `GET /v1/models` rather than the CLI.
+        served: bool,
     },
 
     /// The bytes fetched for a file do not hash to the catalog's sha256; they were discarded.
@@ -171,6 +175,81 @@ impl HubError {
     }
 }
 
+/// The broad kind of a [`HubError`], so a caller (the HTTP server) can pick a status without
+/// matching every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCategory {
+    /// No model has that name (HTTP 404).
+    NotFound,
+    /// The user's own model files are bad or incomplete (HTTP 400).
+    BadModel,
+    /// A registry or source answered wrongly: bytes that do not match, an HTTP error status, pip
+    /// failing, a wheel without the member, every source failing (HTTP 502).
+    Upstream,
+    /// Something needed is out of reach for now: the network, offline mode, the local disk
+    /// (HTTP 503).
+    Unavailable,
+    /// tessera itself is wrong, such as a malformed built-in catalog (HTTP 500).
+    Internal,
+}
+
+impl HubError {
+    /// Which kind of failure this is.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            HubError::UnknownModel { .. } => ErrorCategory::NotFound,
+            HubError::Detect { .. } | HubError::MissingFile { .. } | HubError::Options { .. } => {
+                ErrorCategory::BadModel
+            }
+            HubError::ChecksumMismatch { .. }
+            | HubError::SizeMismatch { .. }
+            | HubError::Http { .. }
+            | HubError::Pip { .. }
+            | HubError::MissingMember { .. }
+            | HubError::AllSourcesFailed { .. } => ErrorCategory::Upstream,
+            HubError::Network { .. } | HubError::Offline { .. } | HubError::Io { .. } => {
+                ErrorCategory::Unavailable
+            }
+            HubError::Catalog(_) => ErrorCategory::Internal,
+        }
+    }
+}
+
+fn unknown_model(spec: &str, suggestions: &[String], served: bool) -> String {
+    let spec = shown(spec);
+    let suggestions = suggest(suggestions);
+    if served {
+        format!(
+            "unknown model `{spec}`: not a catalog id or a model under this server's model folders{suggestions}; \
+             run GET /v1/models to see what is available"
+        )
+    } else {
+        format!(
+            "unknown model `{spec}`: it is not a catalog id, not a model in the cache and not an existing file or folder{suggestions}; \
+             run `tessera list` to see the catalog"
+        )
+    }
+}
+
+/// At most 64 characters of a name a caller gave, control characters escaped, `…` when cut.
+fn shown(spec: &str) -> String {
+    const SHOWN: usize = 64;
+    let mut text = String::new();
+    for (i, c) in spec.chars().enumerate() {
+        if i == SHOWN {
+            text.push('…');
+            break;
+        }
+        if c.is_control() {
+            text.extend(c.escape_debug());
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
 fn suggest(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         String::new()
@@ -201,3 +280,145 @@ fn http_hint(status: u16) -> &'static str {
 
 /// Shorthand used across the crate.
 pub(crate) type Result<T, E = HubError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied")
+    }
+
+    #[test]
+    fn every_variant_has_its_category() {
+        use ErrorCategory::*;
+        let s = String::new;
+        let cases = [
+            (
+                HubError::UnknownModel {
+                    spec: s(),
+                    suggestions: vec![],
+                    served: true,
+                },
+                NotFound,
+            ),
+            (
+                HubError::Detect {
+                    path: PathBuf::new(),
+                    message: s(),
+                },
+                BadModel,
+            ),
+            (
+                HubError::MissingFile {
+                    model: s(),
+                    file: s(),
+                    dir: PathBuf::new(),
+                },
+                BadModel,
+            ),
+            (
+                HubError::Options {
+                    model: s(),
+                    message: s(),
+                },
+                BadModel,
+            ),
+            (
+                HubError::ChecksumMismatch {
+                    file: s(),
+                    expected: s(),
+                    actual: s(),
+                },
+                Upstream,
+            ),
+            (
+                HubError::SizeMismatch {
+                    file: s(),
+                    expected: 1,
+                    actual: 2,
+                },
+                Upstream,
+            ),
+            (
+                HubError::Http {
+                    url: s(),
+                    status: 404,
+                },
+                Upstream,
+            ),
+            (
+                HubError::Pip {
+                    package: s(),
+                    message: s(),
+                },
+                Upstream,
+            ),
+            (
+                HubError::MissingMember {
+                    package: s(),
+                    member: s(),
+                },
+                Upstream,
+            ),
+            (
+                HubError::AllSourcesFailed {
+                    file: s(),
+                    errors: vec![],
+                },
+                Upstream,
+            ),
+            (
+                HubError::Network {
+                    url: s(),
+                    message: s(),
+                },
+                Unavailable,
+            ),
+            (
+                HubError::Offline {
+                    model: s(),
+                    file: s(),
+                    path: PathBuf::new(),
+                    hf_cache: vec![],
+                },
+                Unavailable,
+            ),
+            (HubError::io("/x", io()), Unavailable),
+            (HubError::Catalog(s()), Internal),
+        ];
+        for (error, category) in cases {
+            assert_eq!(error.category(), category, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_models_read_differently_for_the_cli_and_a_server() {
+        let unknown = |served| HubError::UnknownModel {
+            spec: "whisper-bsae".into(),
+            suggestions: vec!["whisper-base".into()],
+            served,
+        };
+        let cli = unknown(false).to_string();
+        assert!(
+            cli.contains("tessera list") && cli.contains("existing file"),
+            "{cli}"
+        );
+        let served = unknown(true).to_string();
+        assert!(served.contains("GET /v1/models"), "{served}");
+        assert!(!served.contains("file or folder"), "{served}");
+        assert!(served.contains("did you mean whisper-base?"), "{served}");
+    }
+
+    #[test]
+    fn long_or_odd_names_are_cut_and_escaped() {
+        let error = HubError::UnknownModel {
+            spec: format!("a\nb{}", "x".repeat(10_000)),
+            suggestions: vec![],
+            served: true,
+        };
+        let text = error.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("a\\nb") && text.contains('…'), "{text}");
+    }
+}

