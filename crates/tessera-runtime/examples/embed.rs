@@ -1,4 +1,4 @@
-//! tessera as a Rust library: resolve a model through the hub, load it, embed two sentences.
+//! tessera as a Rust library: a runtime over the hub, one embeddings request, cosine similarities.
 //!
 //! ```sh
 //! scripts/setup.sh   # the ONNX Runtime library, once
@@ -8,9 +8,12 @@
 //! Prints each text's vector length and the cosine similarity of every text with the first.
 
 use tessera_hub::Hub;
-use tessera_runtime::{EmbedInput, ModelManager, RuntimeConfig};
+use tessera_runtime::{Runtime, RuntimeConfig};
+use tessera_tasks::Registry;
+use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let model = args
         .next()
@@ -24,11 +27,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ];
     }
 
-    // The hub pulls the model into the cache on first use; the manager loads it on a worker thread.
-    let manager = ModelManager::new(Hub::from_env()?, RuntimeConfig::default());
-    let embedder = manager.embedder(&model)?;
-    let encodings = embedder.tokenize(&EmbedInput::Texts(texts.clone()), false)?;
-    let vectors = embedder.embed_blocking(encodings)?;
+    // The hub pulls the model into the cache on first use; the runtime loads it onto a worker
+    // thread and keeps it while it is used. The CLI may name any local folder too.
+    let config = RuntimeConfig {
+        any_path: true,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(Hub::from_env()?, Registry::builtin(), config);
+    let request = EmbedRequest {
+        input: EmbedInput::Texts(texts.clone()),
+        truncate: false,
+        dimensions: None,
+    };
+    let vectors = runtime.run::<Embeddings>(&model, request).await?.vectors;
 
     for (text, vector) in texts.iter().zip(&vectors) {
         // Vectors are unit length, so the dot product is the cosine similarity.

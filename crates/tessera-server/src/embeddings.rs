@@ -5,7 +5,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tessera_runtime::EmbedInput;
+use tessera_runtime::RuntimeError;
+use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
 
 use crate::extract::ApiJson;
 use crate::metrics_layer::ModelLabel;
@@ -64,36 +65,27 @@ pub(crate) async fn create(
     ApiJson(request): ApiJson<EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
     let input = parse_input(request.input)?;
-    let model = request.model.clone();
-    let manager = state.manager.clone();
-    let truncate = request.truncate;
-    // Resolving (maybe downloading and loading) and tokenizing are blocking work.
-    let (handle, encodings) = tokio::task::spawn_blocking(move || {
-        let handle = manager.embedder(&model)?;
-        let encodings = handle.tokenize(&input, truncate)?;
-        Ok::<_, tessera_runtime::RuntimeError>((handle, encodings))
-    })
-    .await
-    .map_err(|e| {
-        ApiError::with_status(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("worker task failed: {e}"),
+    // One call: tokenizing, batching, inference and pooling all happen behind it, off the
+    // async threads.
+    let embedded = state
+        .runtime
+        .run::<Embeddings>(
+            &request.model,
+            EmbedRequest {
+                input,
+                truncate: request.truncate,
+                dimensions: request.dimensions,
+            },
         )
-    })??;
-    if let Some(dimensions) = request.dimensions
-        && dimensions != handle.dimensions()
-    {
-        return Err(ApiError::bad_request(format!(
-            "model `{}` makes {}-dimensional vectors and was not trained to be truncated; omit `dimensions` or set it to {}",
-            request.model,
-            handle.dimensions(),
-            handle.dimensions()
-        ))
-        .param("dimensions"));
-    }
-    let prompt_tokens = encodings.iter().map(|e| e.len()).sum();
-    let vectors = handle.embed(encodings).await?;
-    let data = vectors
+        .await
+        .map_err(|error| match error {
+            RuntimeError::InvalidInput(message) if message.contains("`dimensions`") => {
+                ApiError::bad_request(message).param("dimensions")
+            }
+            other => other.into(),
+        })?;
+    let data = embedded
+        .vectors
         .into_iter()
         .enumerate()
         .map(|(index, vector)| EmbeddingData {
@@ -110,8 +102,8 @@ pub(crate) async fn create(
         data,
         model: request.model.clone(),
         usage: Usage {
-            prompt_tokens,
-            total_tokens: prompt_tokens,
+            prompt_tokens: embedded.tokens,
+            total_tokens: embedded.tokens,
         },
     };
     let mut response = axum::Json(body).into_response();

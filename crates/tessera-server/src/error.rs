@@ -3,8 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_hub::HubError;
-use tessera_runtime::RuntimeError;
+use tessera_runtime::{FailureKind, RuntimeError};
 
 /// An error answer: a status and OpenAI's `{"error": {...}}` body.
 #[derive(Debug)]
@@ -87,25 +86,35 @@ impl ApiError {
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         let message = error.to_string();
+        let overloaded = |message: String| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message,
+            param: None,
+            code: Some("overloaded"),
+        };
         match error {
-            RuntimeError::Hub(HubError::UnknownModel { .. }) => ApiError {
+            RuntimeError::UnknownModel { .. } => ApiError {
                 status: StatusCode::NOT_FOUND,
                 message,
                 param: Some("model"),
                 code: Some("model_not_found"),
             },
-            RuntimeError::Hub(HubError::Offline { .. }) => {
-                ApiError::with_status(StatusCode::SERVICE_UNAVAILABLE, message)
-            }
             RuntimeError::WrongTask { .. } => ApiError::bad_request(message).param("model"),
             RuntimeError::InvalidInput(_) => ApiError::bad_request(message).param("input"),
-            RuntimeError::Overloaded { .. } | RuntimeError::Unavailable { .. } => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message,
-                param: None,
-                code: Some("overloaded"),
+            RuntimeError::Overloaded { .. }
+            | RuntimeError::OverBudget { .. }
+            | RuntimeError::Unavailable { .. } => overloaded(message),
+            RuntimeError::Load { kind, .. } => match kind {
+                FailureKind::BadModel => ApiError::bad_request(message).param("model"),
+                FailureKind::Upstream => ApiError::with_status(StatusCode::BAD_GATEWAY, message),
+                FailureKind::Unavailable => {
+                    ApiError::with_status(StatusCode::SERVICE_UNAVAILABLE, message)
+                }
+                FailureKind::Internal => {
+                    ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, message)
+                }
             },
-            RuntimeError::Hub(_) | RuntimeError::Load { .. } | RuntimeError::Inference { .. } => {
+            RuntimeError::Inference { .. } | RuntimeError::Panicked { .. } => {
                 ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, message)
             }
         }

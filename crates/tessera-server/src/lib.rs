@@ -15,7 +15,6 @@ mod metrics_layer;
 mod models;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -23,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tessera_runtime::ModelManager;
+use tessera_runtime::Runtime;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -50,7 +49,7 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     /// Loads models and runs their work.
-    pub manager: Arc<ModelManager>,
+    pub runtime: Runtime,
     /// Renders `/metrics`; `None` when no recorder was installed.
     pub metrics: Option<PrometheusHandle>,
 }
@@ -60,7 +59,9 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
     let api = Router::new()
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))
-        .route("/v1/models/{*id}", get(models::retrieve));
+        .route("/v1/models/{id}", get(models::retrieve))
+        .route("/v1/models/{id}/load", post(models::load))
+        .route("/v1/models/{id}/unload", post(models::unload));
     let public = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(render_metrics));

@@ -1,19 +1,29 @@
 //! tessera's tasks: for each kind of work, the pre-processing, the engine call and the
-//! post-processing that turn a request into an answer.
+//! post-processing that turn a request into an answer, and the registry that lists them.
 //!
 //! A task owns what is specific to its work (tokenizing, pooling, normalizing) and calls an engine
-//! from `tessera-engines` through a trait of `tessera-core`. It owns no threads and no queues: the
-//! runtime decides when and where a task runs, and the server owns the wire format.
+//! from `tessera-engines`. It owns no threads and no queues: the runtime decides when and where a
+//! task runs, and the server owns the wire format. Each model family registers itself once in
+//! [`registry::FAMILIES`] with its task, engine, how its files are recognised, how it loads, how
+//! it batches and how much memory it needs ([`registry::Family`]); a loaded model is a
+//! [`registry::Frontend`] (caller side) plus a [`registry::Runner`] (worker side).
 //!
 //! Today: [`embed`], text embeddings from BERT-family encoders on ONNX Runtime or candle.
 #![deny(missing_docs)]
 
 pub mod embed;
+pub mod packing;
+pub mod registry;
 
 use std::path::PathBuf;
 
+pub use registry::{
+    Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, Registry, RequestLimits,
+    Runner,
+};
 pub use tessera_core::{Embedder, EmbedderError, Encoding};
 use tessera_engines::EngineError;
+use tessera_hub::HubError;
 
 /// What can go wrong in a task, before or after the engine runs.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +32,8 @@ pub enum TaskError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The engine failed while running.
-    #[error(transparent)]
-    Inference(#[from] EmbedderError),
+    #[error("{0}")]
+    Inference(String),
     /// A model file could not be read or made no sense.
     #[error("{path}: {message}")]
     ModelFile {
@@ -32,7 +42,22 @@ pub enum TaskError {
         /// What is wrong with it.
         message: String,
     },
+    /// A file the model needs is missing or its settings are bad.
+    #[error(transparent)]
+    Files(#[from] HubError),
+    /// No registered family runs this model.
+    #[error("{0}")]
+    Unsupported(String),
     /// The caller's input cannot be processed as given.
     #[error("{0}")]
     InvalidInput(String),
+    /// A broken invariant inside tessera: a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<EmbedderError> for TaskError {
+    fn from(error: EmbedderError) -> Self {
+        TaskError::Inference(error.to_string())
+    }
 }

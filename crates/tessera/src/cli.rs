@@ -1,6 +1,7 @@
 //! Command-line flags. Every flag also reads a `TESSERA_*` variable; doc comments are the help.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tessera_core::Device;
@@ -21,6 +22,12 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// A settings file with the same keys as the flags (`idle_unload = "10m"`) plus per-model
+    /// tables (`[models.my-model] pin = true`). Default: ./tessera.toml when it exists. Flags win
+    /// over TESSERA_* variables, which win over the file.
+    #[arg(long, env = "TESSERA_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,7 +45,8 @@ pub enum Command {
     /// Serve models over an OpenAI-compatible HTTP API.
     #[command(after_help = "Examples:
   tessera serve
-  tessera serve --port 9000 --model all-minilm-l6-v2-int8 --model all-minilm-l6-v2
+  tessera serve --port 9000 --preload all-minilm-l6-v2-int8 --pin all-minilm-l6-v2-int8
+  tessera serve --model-dir /srv/models --idle-unload 10m --memory-budget 8GiB
   curl http://127.0.0.1:8080/v1/embeddings -H 'Content-Type: application/json' \\
        -d '{\"model\": \"all-minilm-l6-v2-int8\", \"input\": [\"hello\", \"world\"]}'")]
     Serve(ServeArgs),
@@ -110,25 +118,83 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one and prints it).
     #[arg(long, env = "TESSERA_PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Models to pull and load at start (repeat the flag); others load on first request.
+    /// Models to pull and load at start (repeat the flag; `--preload ''` for none); others load on
+    /// first request.
     #[arg(
-        long = "model",
-        env = "TESSERA_MODELS",
+        long = "preload",
+        alias = "model",
+        env = "TESSERA_PRELOAD",
         value_delimiter = ',',
         default_value = "all-minilm-l6-v2-int8"
     )]
-    pub models: Vec<String>,
+    pub preload: Vec<String>,
     /// Largest request body, in bytes.
     #[arg(long, env = "TESSERA_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
-    /// Seconds a request may take before it is answered with 408.
+    /// Seconds a request may take before it is answered with 504 and its work is cancelled.
     #[arg(long, env = "TESSERA_REQUEST_TIMEOUT", default_value_t = 120)]
     pub request_timeout: u64,
-    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C; then the server exits
+    /// even if a download or a load is still running.
     #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
     #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Which models may be served, and how long they stay in memory.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// A folder whose models may be requested by relative name (repeat the flag). Requests can
+    /// name catalog ids and models under these folders, nothing else on the file system.
+    #[arg(long = "model-dir", env = "TESSERA_MODEL_DIR", value_delimiter = ',')]
+    pub model_dirs: Vec<PathBuf>,
+    /// Unload a model unused this long (e.g. 30s, 5m, 1h; 0 never unloads).
+    #[arg(long, env = "TESSERA_IDLE_UNLOAD", default_value = "5m", value_parser = parse_duration)]
+    pub idle_unload: Duration,
+    /// Most memory all loaded models may hold (e.g. 8GiB, 500MB, 60%; default: 75% of physical
+    /// memory). Least recently used idle models are unloaded to make room.
+    #[arg(long, env = "TESSERA_MEMORY_BUDGET", value_parser = parse_budget)]
+    pub memory_budget: Option<u64>,
+    /// A model that is never unloaded (repeat the flag).
+    #[arg(long = "pin", env = "TESSERA_PIN", value_delimiter = ',')]
+    pub pin: Vec<String>,
+    /// The first wait before retrying a model that failed to load; it doubles after each failure
+    /// up to 5 minutes. Meanwhile requests get the failure's cause at once.
+    #[arg(long, env = "TESSERA_LOAD_COOLDOWN", default_value = "2s", value_parser = parse_duration)]
+    pub load_cooldown: Duration,
+    /// Requests pre-processed (tokenized) at once; beyond that the server answers 503 with
+    /// Retry-After (default: 16 per core).
+    #[arg(long, env = "TESSERA_MAX_PREPROCESSING")]
+    pub max_preprocessing: Option<usize>,
+    /// Most inputs in one embeddings request.
+    #[arg(long, env = "TESSERA_MAX_INPUTS", default_value_t = 2048)]
+    pub max_inputs: usize,
+    /// Most tokens, summed over the inputs of one request.
+    #[arg(long, env = "TESSERA_MAX_REQUEST_TOKENS", default_value_t = 300_000)]
+    pub max_request_tokens: usize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    tessera_core::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// A size, or a percentage of physical memory.
+fn parse_budget(text: &str) -> Result<u64, String> {
+    if let Some(percent) = text.trim().strip_suffix('%') {
+        let share: f64 = percent
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| (0.0..=100.0).contains(p) && *p > 0.0)
+            .ok_or_else(|| format!("`{text}` is not a percentage between 0 and 100"))?;
+        let total = tessera_runtime::physical_memory()
+            .ok_or("this platform does not report its memory; give a size such as 8GiB")?;
+        return Ok((total as f64 * share / 100.0) as u64);
+    }
+    tessera_core::parse_size(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

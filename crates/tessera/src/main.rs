@@ -2,20 +2,41 @@
 
 mod cli;
 mod commands;
+mod config;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The settings file shapes the parser (its values become the flags' defaults), so it is read first.
+    let file = match config::FileConfig::load(&args).and_then(|file| {
+        let command = file.apply(cli::Cli::command())?;
+        Ok((file, command))
+    }) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let (file, command) = file;
+    let cli = match cli::Cli::from_arg_matches(&command.get_matches_from(args)) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     // The server and downloads report progress; one-shot commands keep stderr for problems.
     let chatty = matches!(
         cli.command,
         cli::Command::Serve(_) | cli::Command::Pull { .. }
     );
     init_logging(cli.verbose, chatty);
-    match commands::run(cli) {
+    if let Some(path) = &file.path {
+        tracing::info!(file = %path.display(), "settings read");
+    }
+    match commands::run(cli, file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // The whole cause chain, once.
@@ -37,6 +58,8 @@ fn init_logging(verbose: u8, chatty: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

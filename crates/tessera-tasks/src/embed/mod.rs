@@ -6,6 +6,7 @@
 //! post-processing serve both.
 
 mod pooling;
+mod task;
 mod tokenizer;
 
 #[cfg(feature = "candle")]
@@ -23,6 +24,9 @@ pub use self::candle::CandleEmbedder;
 #[cfg(feature = "onnx")]
 pub use self::onnx::OnnxEmbedder;
 pub use pooling::{l2_normalize, mean_pool};
+pub use task::{
+    CANDLE_FAMILY, EmbedInput, EmbedRequest, EmbedRunner, Embedded, Embeddings, ONNX_FAMILY,
+};
 pub use tokenizer::TextTokenizer;
 
 use crate::TaskError;

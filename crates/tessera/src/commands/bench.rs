@@ -4,13 +4,13 @@
 //! 128 tokens in random order, where length-aware batching matters. `--write-sets` saves them so
 //! `bench/embed_vs_python.py` runs the very same input through a Python pipeline.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tessera_runtime::{EmbedInput, EmbeddingHandle, ModelManager};
+use tessera_runtime::Runtime;
 use tessera_server::{AppState, ServerConfig};
+use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
 
 use crate::cli::BenchEmbedArgs;
 
@@ -39,13 +39,22 @@ pub fn embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec(&json)?)
             .with_context(|| format!("could not write {}", path.display()))?;
     }
-    let manager = Arc::new(super::model_manager(&args.engine)?);
-    let handle = manager.embedder(&args.model)?;
+    let runtime = super::local_runtime(&args.engine)?;
+    let driver = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let handle = Model {
+        id: args.model.clone(),
+        runtime: runtime.clone(),
+        driver: &driver,
+    };
+    driver.block_on(runtime.load(&args.model))?;
     let duration = Duration::from_secs_f64(args.seconds.max(0.0));
     let server = if args.no_http {
         None
     } else {
-        Some(LocalServer::start(manager.clone())?)
+        Some(LocalServer::start(runtime.clone())?)
     };
     let mut rows = Vec::new();
     for (set, sentences) in &sets {
@@ -87,12 +96,24 @@ pub fn embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tokenizes and embeds on the calling thread's behalf; returns the tokens used.
-fn embed_in_process(handle: &EmbeddingHandle, texts: &[String]) -> anyhow::Result<usize> {
-    let encodings = handle.tokenize(&EmbedInput::Texts(texts.to_vec()), true)?;
-    let tokens = encodings.iter().map(|e| e.len()).sum();
-    handle.embed_blocking(encodings)?;
-    Ok(tokens)
+/// The measured model, called in-process through the runtime.
+struct Model<'a> {
+    id: String,
+    runtime: Runtime,
+    driver: &'a tokio::runtime::Runtime,
+}
+
+/// Embeds through the runtime as the server would, minus HTTP; returns the tokens used.
+fn embed_in_process(handle: &Model<'_>, texts: &[String]) -> anyhow::Result<usize> {
+    let request = EmbedRequest {
+        input: EmbedInput::Texts(texts.to_vec()),
+        truncate: true,
+        dimensions: None,
+    };
+    let embedded = handle
+        .driver
+        .block_on(handle.runtime.run::<Embeddings>(&handle.id, request))?;
+    Ok(embedded.tokens)
 }
 
 /// HTTP's cost per request at batch 1, apart from inference.
@@ -109,7 +130,7 @@ struct Overhead {
 /// difference: the pairs see the same machine load, so drift over the run cancels out.
 fn http_overhead(
     set: &'static str,
-    handle: &EmbeddingHandle,
+    handle: &Model<'_>,
     server: &LocalServer,
     sentences: &[String],
     duration: Duration,
@@ -199,7 +220,7 @@ struct LocalServer {
 }
 
 impl LocalServer {
-    fn start(manager: Arc<ModelManager>) -> anyhow::Result<Self> {
+    fn start(models: Runtime) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -208,7 +229,7 @@ impl LocalServer {
         let url = format!("http://{}/v1/embeddings", listener.local_addr()?);
         let app = tessera_server::router(
             AppState {
-                manager,
+                runtime: models,
                 metrics: None,
             },
             &ServerConfig::default(),
@@ -221,8 +242,8 @@ impl LocalServer {
         })
     }
 
-    fn embed(&self, handle: &EmbeddingHandle, texts: &[String]) -> anyhow::Result<usize> {
-        let body = serde_json::json!({ "model": handle.id(), "input": texts, "truncate": true });
+    fn embed(&self, handle: &Model<'_>, texts: &[String]) -> anyhow::Result<usize> {
+        let body = serde_json::json!({ "model": handle.id, "input": texts, "truncate": true });
         let mut response = self
             .agent
             .post(&self.url)

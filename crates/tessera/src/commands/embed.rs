@@ -3,7 +3,7 @@
 use std::io::{BufRead, Read};
 
 use anyhow::{Context, bail};
-use tessera_runtime::EmbedInput;
+use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
 
 use crate::cli::EmbedArgs;
 
@@ -30,16 +30,18 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     if texts.is_empty() {
         bail!("nothing to embed: give texts as arguments or --file FILE (one text per line)");
     }
-    let manager = super::model_manager(&args.engine)?;
-    let handle = manager.embedder(&args.model)?;
-    let encodings = handle.tokenize(&EmbedInput::Texts(texts), args.truncate)?;
-    let tokens: usize = encodings.iter().map(|e| e.len()).sum();
-    let vectors = handle.embed_blocking(encodings)?;
+    let runtime = super::local_runtime(&args.engine)?;
+    let request = EmbedRequest {
+        input: EmbedInput::Texts(texts),
+        truncate: args.truncate,
+        dimensions: None,
+    };
+    let embedded = super::block_on(runtime.run::<Embeddings>(&args.model, request))??;
     let output = serde_json::json!({
-        "model": handle.id(),
-        "dimensions": handle.dimensions(),
-        "tokens": tokens,
-        "embeddings": vectors,
+        "model": args.model,
+        "dimensions": embedded.vectors.first().map_or(0, Vec::len),
+        "tokens": embedded.tokens,
+        "embeddings": embedded.vectors,
     });
     println!("{output}");
     Ok(())

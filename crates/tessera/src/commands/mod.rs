@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use tessera_hub::Hub;
 use tessera_runtime::packing::Budget;
-use tessera_runtime::{BatchConfig, ModelManager, RuntimeConfig};
+use tessera_runtime::{BatchConfig, Runtime, RuntimeConfig};
+use tessera_tasks::Registry;
 
 use crate::cli::{BenchCommand, Cli, Command, EngineArgs};
+use crate::config::FileConfig;
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, file),
         Command::Pull { models } => hub::pull(&models),
         Command::List { json } => hub::list(json),
         Command::Rm { models } => hub::remove(&models),
@@ -24,7 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The runtime settings the engine flags describe.
+/// The runtime settings the engine flags describe, with the server's defaults for the rest.
 fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
     let mut config = RuntimeConfig::default();
     config.session.device = args.device;
@@ -42,6 +44,20 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
     config
 }
 
-fn model_manager(args: &EngineArgs) -> anyhow::Result<ModelManager> {
-    Ok(ModelManager::new(Hub::from_env()?, runtime_config(args)))
+/// A runtime for one-shot commands: any local path is a model, no request caps, nothing unloads.
+fn local_runtime(args: &EngineArgs) -> anyhow::Result<Runtime> {
+    let mut config = runtime_config(args);
+    config.any_path = true;
+    config.idle_unload = None;
+    config.limits.max_inputs = usize::MAX;
+    config.limits.max_tokens = usize::MAX;
+    Ok(Runtime::new(Hub::from_env()?, Registry::builtin(), config))
+}
+
+/// An async runtime for one-shot commands that call the model runtime.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
 }

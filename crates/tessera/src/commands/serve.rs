@@ -1,23 +1,61 @@
 //! `tessera serve`: the HTTP server until SIGTERM or Ctrl-C.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use tessera_hub::Hub;
+use tessera_runtime::{Runtime, TestHooks};
 use tessera_server::{AppState, ServerConfig};
+use tessera_tasks::Registry;
 
 use crate::cli::ServeArgs;
+use crate::config::FileConfig;
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub fn run(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    runtime.block_on(serve(args))
+    let result = runtime.block_on(serve(args, file));
+    // A download or load still running on the blocking pool must not hold the exit past the grace.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// The model runtime the serve flags describe.
+fn model_runtime(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Runtime> {
+    let mut config = super::runtime_config(&args.engine);
+    let flags = &args.runtime;
+    config.idle_unload = Some(flags.idle_unload).filter(|d| !d.is_zero());
+    if let Some(budget) = flags.memory_budget {
+        config.memory_budget = budget;
+    }
+    config.pinned = flags.pin.iter().filter(|p| !p.is_empty()).cloned().collect();
+    config.load_cooldown = flags.load_cooldown;
+    if let Some(limit) = flags.max_preprocessing {
+        config.max_preprocessing = limit;
+    }
+    config.limits.max_inputs = flags.max_inputs;
+    config.limits.max_tokens = flags.max_request_tokens;
+    for dir in &flags.model_dirs {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("--model-dir {} is not a folder this server can read", dir.display()))?;
+        config.model_dirs.push(dir);
+    }
+    config.models = file.models;
+    config.hooks = TestHooks::from_env();
+    tracing::info!(
+        memory_budget_mb = config.memory_budget / 1_000_000,
+        idle_unload_s = config.idle_unload.map_or(0, |d| d.as_secs()),
+        model_dirs = config.model_dirs.len(),
+        "runtime configured"
+    );
+    Ok(Runtime::new(Hub::from_env()?, Registry::builtin(), config))
+}
+
+async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -26,15 +64,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("invalid histogram buckets")?
         .install_recorder()
         .context("could not install the metrics recorder")?;
-    let manager = Arc::new(super::model_manager(&args.engine)?);
-    for model in args.models.iter().filter(|m| !m.is_empty()) {
-        let manager = manager.clone();
-        let name = model.clone();
-        tokio::task::spawn_blocking(move || manager.embedder(&name))
-            .await?
-            .with_context(|| {
-                format!("could not load `{model}` at start (pass --model to choose others)")
-            })?;
+    let runtime = model_runtime(&args, file)?;
+    for model in args.preload.iter().filter(|m| !m.is_empty()) {
+        runtime.load(model).await.with_context(|| {
+            format!("could not load `{model}` at start (pass --preload to choose others)")
+        })?;
     }
     let config = ServerConfig {
         body_limit: args.body_limit,
@@ -42,7 +76,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = tessera_server::router(
         AppState {
-            manager,
+            runtime,
             metrics: Some(metrics),
         },
         &config,

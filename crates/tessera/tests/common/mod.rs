@@ -20,9 +20,15 @@ pub struct Server {
 impl Server {
     /// Starts `tessera serve --port 0` with extra flags and waits until it listens.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_env(extra, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables (the runtime's test hooks).
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -73,6 +79,50 @@ impl Server {
         (
             status,
             response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// The entry of `/v1/models` for `id`.
+    pub fn model(&self, id: &str) -> Value {
+        let (status, body) = self.get("/v1/models");
+        assert_eq!(status, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).expect("JSON model list");
+        list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not listed in {body}"))
+    }
+
+    /// The value of a Prometheus counter or gauge whose line starts with `prefix` (name and
+    /// labels), or 0 when absent.
+    pub fn metric(&self, prefix: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The server process's resident memory in bytes (Linux).
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        kb * 1024
+    }
+
+    pub fn embed_with(&self, model: &str, input: Value) -> Reply {
+        self.post(
+            "/v1/embeddings",
+            &serde_json::json!({ "model": model, "input": input }),
         )
     }
 

@@ -1,0 +1,425 @@
+//! One worker thread per loaded model, fed by a bounded queue, running any task's runner.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tessera_tasks::packing::Budget;
+use tessera_tasks::registry::{AnyValue, DynRunner};
+use tessera_tasks::{Batching, TaskError};
+use tokio::sync::oneshot;
+
+use crate::RuntimeError;
+
+/// How a model's worker forms batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Limits on one engine call: its cost (`max_tokens`) and jobs (`max_rows`) bound a gathered
+    /// batch too.
+    pub budget: Budget,
+    /// How long the worker waits for more jobs once it sees several arriving together. A lone
+    /// job never waits.
+    pub max_wait: Duration,
+    /// Jobs that may wait in a model's queue; one more is refused with `Overloaded`.
+    pub queue_capacity: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            budget: Budget::default(),
+            max_wait: Duration::from_millis(2),
+            queue_capacity: 256,
+        }
+    }
+}
+
+/// What a job's caller gets back.
+pub(crate) type Reply = Result<AnyValue, JobError>;
+
+/// Why a job has no output.
+#[derive(Debug)]
+pub(crate) enum JobError {
+    /// The task said no.
+    Task(TaskError),
+    /// The engine panicked while running the job's batch.
+    Panicked(String),
+}
+
+struct Job {
+    input: AnyValue,
+    cost: usize,
+    queued: Instant,
+    span: tracing::Span,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// What a worker is told about its model.
+pub(crate) struct WorkerSpec {
+    pub model: String,
+    pub task: &'static str,
+    pub batching: Batching,
+    pub config: BatchConfig,
+    pub panic_first_call: bool,
+}
+
+/// A handle to a model's worker. Dropping it closes the queue; the thread finishes what is
+/// queued and is joined.
+pub(crate) struct Worker {
+    model: String,
+    capacity: usize,
+    depth: Arc<AtomicUsize>,
+    sender: Mutex<Option<SyncSender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Worker {
+    pub(crate) fn spawn(spec: WorkerSpec, runner: Box<dyn DynRunner>) -> std::io::Result<Worker> {
+        let (sender, receiver) = mpsc::sync_channel(spec.config.queue_capacity.max(1));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let model = spec.model.clone();
+        let capacity = spec.config.queue_capacity;
+        let thread_depth = depth.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tessera-{}", spec.model))
+            .spawn(move || run(spec, runner, receiver, thread_depth))?;
+        Ok(Worker {
+            model,
+            capacity,
+            depth,
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Jobs waiting in the queue now.
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Queues a job, or refuses at once when the queue is full.
+    pub(crate) fn submit(
+        &self,
+        input: AnyValue,
+        cost: usize,
+    ) -> Result<oneshot::Receiver<Reply>, RuntimeError> {
+        let (reply, receiver) = oneshot::channel();
+        let unavailable = || RuntimeError::Unavailable {
+            model: self.model.clone(),
+        };
+        let sender = self
+            .sender
+            .lock()
+            .map_err(|_| unavailable())?
+            .clone()
+            .ok_or_else(unavailable)?;
+        let job = Job {
+            input,
+            cost,
+            queued: Instant::now(),
+            span: tracing::Span::current(),
+            reply,
+        };
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        match sender.try_send(job) {
+            Ok(()) => {
+                self.publish_depth();
+                Ok(receiver)
+            }
+            Err(error) => {
+                self.depth.fetch_sub(1, Ordering::Relaxed);
+                match error {
+                    TrySendError::Full(_) => Err(RuntimeError::overloaded(
+                        "queue_full",
+                        format!(
+                            "model `{}` is overloaded: its queue of {} requests is full; retry shortly",
+                            self.model, self.capacity
+                        ),
+                    )),
+                    TrySendError::Disconnected(_) => Err(unavailable()),
+                }
+            }
+        }
+    }
+
+    fn publish_depth(&self) {
+        metrics::gauge!("tessera_model_queue_depth", "model" => self.model.clone())
+            .set(self.queue_depth() as f64);
+    }
+}
+
+fn run(
+    spec: WorkerSpec,
+    mut runner: Box<dyn DynRunner>,
+    queue: Receiver<Job>,
+    depth: Arc<AtomicUsize>,
+) {
+    let mut panic_next = spec.panic_first_call;
+    let model = spec.model.as_str();
+    while let Ok(first) = queue.recv() {
+        let jobs = gather(first, &queue, &spec);
+        depth.fetch_sub(jobs.len(), Ordering::Relaxed);
+        metrics::gauge!("tessera_model_queue_depth", "model" => model.to_string())
+            .set(depth.load(Ordering::Relaxed) as f64);
+        // A caller that left (disconnected, past its deadline) costs no compute.
+        let (live, gone): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|job| !job.reply.is_closed());
+        if !gone.is_empty() {
+            metrics::counter!("tessera_requests_dropped_total", "model" => model.to_string())
+                .increment(gone.len() as u64);
+        }
+        if live.is_empty() {
+            continue;
+        }
+        let mut inputs = Vec::with_capacity(live.len());
+        let mut waiters = Vec::with_capacity(live.len());
+        for job in live {
+            stage(spec.task, model, "queue", job.queued.elapsed());
+            inputs.push(job.input);
+            waiters.push((job.span, job.reply));
+        }
+        metrics::histogram!("tessera_batch_jobs", "model" => model.to_string())
+            .record(inputs.len() as f64);
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if std::mem::take(&mut panic_next) {
+                panic!("injected by TESSERA_TEST_PANIC_FIRST_CALL");
+            }
+            runner.run_any(inputs)
+        }));
+        stage(spec.task, model, "inference", started.elapsed());
+        match outcome {
+            Ok(outputs) if outputs.len() == waiters.len() => {
+                for ((_, reply), output) in waiters.into_iter().zip(outputs) {
+                    let _ = reply.send(output.map_err(JobError::Task));
+                }
+            }
+            Ok(outputs) => {
+                let message = format!(
+                    "the runner returned {} results for {} jobs",
+                    outputs.len(),
+                    waiters.len()
+                );
+                for (span, reply) in waiters {
+                    span.in_scope(|| tracing::error!(model, %message, "broken runner"));
+                    let _ = reply.send(Err(JobError::Task(TaskError::Internal(message.clone()))));
+                }
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                metrics::counter!("tessera_engine_panics_total", "model" => model.to_string())
+                    .increment(1);
+                for (span, reply) in waiters {
+                    // Logged inside the job's span, so the request id is on the line.
+                    span.in_scope(|| tracing::error!(model, panic = %message, "engine call panicked"));
+                    let _ = reply.send(Err(JobError::Panicked(message.clone())));
+                }
+            }
+        }
+    }
+    tracing::debug!(model, "worker stopped");
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// Records one stage's latency for a task and model.
+pub(crate) fn stage(task: &'static str, model: &str, stage: &'static str, elapsed: Duration) {
+    metrics::histogram!("tessera_stage_seconds", "task" => task, "model" => model.to_string(), "stage" => stage)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Takes whatever is already queued, within the budget; if that shows several jobs arriving
+/// together, waits up to `max_wait` for more. Single-shot families take one job at a time.
+fn gather(first: Job, queue: &Receiver<Job>, spec: &WorkerSpec) -> Vec<Job> {
+    if spec.batching == Batching::Single {
+        return vec![first];
+    }
+    let budget = spec.config.budget;
+    let mut cost = first.cost;
+    let mut jobs = vec![first];
+    let room = |cost: usize, jobs: &Vec<Job>| cost < budget.max_tokens && jobs.len() < budget.max_rows;
+    while room(cost, &jobs) {
+        match queue.try_recv() {
+            Ok(job) => {
+                cost += job.cost;
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    if jobs.len() > 1 {
+        let deadline = Instant::now() + spec.config.max_wait;
+        while room(cost, &jobs) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match queue.recv_timeout(left) {
+                Ok(job) => {
+                    cost += job.cost;
+                    jobs.push(job);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use tessera_tasks::Runner;
+
+    use super::*;
+
+    /// Echoes each job's number; records the jobs of every call; the first call blocks until
+    /// released, so jobs queue up behind it deterministically. Job 666 fails, 999 panics.
+    struct Echo {
+        calls: Arc<Mutex<Vec<usize>>>,
+        gate: Arc<AtomicBool>,
+    }
+
+    impl Runner for Echo {
+        type Input = u32;
+        type Output = u32;
+
+        fn run(&mut self, batch: Vec<u32>) -> Vec<Result<u32, TaskError>> {
+            while !self.gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.calls.lock().unwrap().push(batch.len());
+            if batch.contains(&999) {
+                panic!("boom");
+            }
+            batch
+                .into_iter()
+                .map(|n| {
+                    if n == 666 {
+                        Err(TaskError::InvalidInput("bad".into()))
+                    } else {
+                        Ok(n)
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn worker(batching: Batching, capacity: usize) -> (Worker, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(AtomicBool::new(false));
+        let spec = WorkerSpec {
+            model: "test".into(),
+            task: "test",
+            batching,
+            config: BatchConfig {
+                queue_capacity: capacity,
+                ..BatchConfig::default()
+            },
+            panic_first_call: false,
+        };
+        let runner = Echo {
+            calls: calls.clone(),
+            gate: gate.clone(),
+        };
+        (Worker::spawn(spec, Box::new(runner)).unwrap(), calls, gate)
+    }
+
+    fn answer(receiver: oneshot::Receiver<Reply>) -> Result<u32, String> {
+        match receiver.blocking_recv().expect("a reply") {
+            Ok(value) => Ok(*value.downcast::<u32>().expect("a u32")),
+            Err(JobError::Task(e)) => Err(e.to_string()),
+            Err(JobError::Panicked(m)) => Err(format!("panic: {m}")),
+        }
+    }
+
+    #[test]
+    fn queued_jobs_are_merged_and_each_gets_its_own_answer() {
+        let (worker, calls, gate) = worker(Batching::Budget, 64);
+        let first = worker.submit(Box::new(1u32), 4).unwrap();
+        std::thread::sleep(Duration::from_millis(30)); // the worker now blocks inside the first call
+        let rest: Vec<_> = (2..=9u32)
+            .map(|n| worker.submit(Box::new(n), 4).unwrap())
+            .collect();
+        assert_eq!(worker.queue_depth(), 8);
+        gate.store(true, Ordering::SeqCst);
+        assert_eq!(answer(first), Ok(1));
+        for (n, receiver) in (2..=9).zip(rest) {
+            assert_eq!(answer(receiver), Ok(n));
+        }
+        assert_eq!(*calls.lock().unwrap(), vec![1, 8], "the 8 queued jobs ran as one batch");
+    }
+
+    #[test]
+    fn single_shot_families_run_one_job_per_call() {
+        let (worker, calls, gate) = worker(Batching::Single, 64);
+        let receivers: Vec<_> = (1..=3u32)
+            .map(|n| worker.submit(Box::new(n), 1).unwrap())
+            .collect();
+        gate.store(true, Ordering::SeqCst);
+        for (n, receiver) in (1..=3).zip(receivers) {
+            assert_eq!(answer(receiver), Ok(n));
+        }
+        assert_eq!(*calls.lock().unwrap(), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once() {
+        let (worker, _, gate) = worker(Batching::Budget, 2);
+        let running = worker.submit(Box::new(1u32), 1).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let queued: Vec<_> = (0..2)
+            .map(|_| worker.submit(Box::new(2u32), 1).unwrap())
+            .collect();
+        let refused = worker.submit(Box::new(3u32), 1);
+        assert!(
+            matches!(refused, Err(RuntimeError::Overloaded { reason: "queue_full", .. })),
+            "{refused:?}"
+        );
+        gate.store(true, Ordering::SeqCst);
+        assert_eq!(answer(running), Ok(1));
+        for receiver in queued {
+            assert_eq!(answer(receiver), Ok(2));
+        }
+    }
+
+    #[test]
+    fn errors_and_panics_reach_only_their_jobs_and_the_worker_keeps_serving() {
+        let (worker, calls, gate) = worker(Batching::Budget, 64);
+        let running = worker.submit(Box::new(1u32), 1).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        drop(worker.submit(Box::new(2u32), 1).unwrap()); // the caller leaves
+        let failing = worker.submit(Box::new(666u32), 1).unwrap();
+        let fine = worker.submit(Box::new(3u32), 1).unwrap();
+        gate.store(true, Ordering::SeqCst);
+        assert_eq!(answer(running), Ok(1));
+        assert_eq!(answer(failing), Err("bad".to_string()));
+        assert_eq!(answer(fine), Ok(3));
+        let panicked = answer(worker.submit(Box::new(999u32), 1).unwrap());
+        assert_eq!(panicked, Err("panic: boom".to_string()));
+        assert_eq!(answer(worker.submit(Box::new(5u32), 1).unwrap()), Ok(5));
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![1, 2, 1, 1],
+            "the abandoned job never reached the engine"
+        );
+    }
+}

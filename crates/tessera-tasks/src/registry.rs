@@ -1,0 +1,276 @@
+//! The task registry: the one list of model families tessera can run, and the two traits every
+//! family implements.
+//!
+//! A loaded model has two halves. Its [`Frontend`] is shared by every request and runs on the
+//! caller's (blocking) thread: it checks and pre-processes a request (tokenize, decode audio,
+//! resize) into an engine input with a cost, and post-processes the engine's output into the
+//! answer. Its [`Runner`] owns the engine and runs on the model's worker thread, one batch at a
+//! time. The runtime owns threads, queues and lifecycle; it sees runners through [`DynRunner`],
+//! with their types erased, so one worker serves every task.
+//!
+//! A [`Family`] ties these to the catalog: which task and engine it serves, how a local folder of
+//! its kind is recognised, how it loads, how its work is batched and how much memory it needs.
+//! Adding a model family is one module with a `pub static FAMILY: Family` plus one line in
+//! [`FAMILIES`]; `docs/adding-a-model-family.md` walks through it.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use tessera_core::{Device, EngineKind, Task};
+use tessera_engines::onnx::SessionConfig;
+use tessera_hub::LocalModel;
+
+use crate::TaskError;
+use crate::packing::Budget;
+
+/// Every model family this build knows, in the order local folders are tried against them.
+pub static FAMILIES: &[&Family] = &[&crate::embed::ONNX_FAMILY, &crate::embed::CANDLE_FAMILY];
+
+/// A value of any task's input or output type, as it crosses the worker queue.
+pub type AnyValue = Box<dyn Any + Send>;
+
+/// The caller-side half of a loaded model: checks and pre-processes requests, post-processes
+/// results. Shared by all requests (`Sync`); its methods are synchronous and CPU-bound, and the
+/// runtime calls them off the async threads.
+pub trait Frontend: Send + Sync + 'static {
+    /// The task every model with this frontend does.
+    const TASK: Task;
+    /// What a caller asks for.
+    type Request: Send + 'static;
+    /// What the worker's [`Runner`] receives.
+    type Input: Send + 'static;
+    /// What the worker's [`Runner`] returns.
+    type Output: Send + 'static;
+    /// What the caller gets back.
+    type Response: Send + 'static;
+
+    /// Checks a request against the model's limits and pre-processes it; the cost measures its
+    /// work (tokens, pixels, samples) so the worker can batch by budget.
+    fn prepare(&self, request: Self::Request) -> Result<Prepared<Self::Input>, TaskError>;
+
+    /// Turns the engine's output into the answer.
+    fn finish(&self, output: Self::Output) -> Result<Self::Response, TaskError>;
+}
+
+/// A pre-processed request and what it will cost the engine.
+#[derive(Debug)]
+pub struct Prepared<I> {
+    /// The engine input.
+    pub input: I,
+    /// Its cost in the family's unit (tokens for text encoders).
+    pub cost: usize,
+}
+
+/// The worker-side half of a loaded model: owns the engine and runs batches of inputs. `Send`,
+/// not `Sync`: one worker thread owns it.
+pub trait Runner: Send + 'static {
+    /// One job's input.
+    type Input: Send + 'static;
+    /// One job's output.
+    type Output: Send + 'static;
+
+    /// Runs a batch of jobs and returns one result per job, in order. A failure that concerns
+    /// one job is that job's `Err`; the others still get their answers.
+    fn run(&mut self, batch: Vec<Self::Input>) -> Vec<Result<Self::Output, TaskError>>;
+}
+
+/// A [`Runner`] with its types erased, as the runtime's worker drives it.
+pub trait DynRunner: Send {
+    /// Runs a batch of boxed inputs; one boxed result per input.
+    fn run_any(&mut self, batch: Vec<AnyValue>) -> Vec<Result<AnyValue, TaskError>>;
+}
+
+impl<R: Runner> DynRunner for R {
+    fn run_any(&mut self, batch: Vec<AnyValue>) -> Vec<Result<AnyValue, TaskError>> {
+        let mut typed = Vec::with_capacity(batch.len());
+        let mut wrong = Vec::new();
+        for (index, input) in batch.into_iter().enumerate() {
+            match input.downcast::<R::Input>() {
+                Ok(input) => typed.push(*input),
+                Err(_) => wrong.push(index),
+            }
+        }
+        if !wrong.is_empty() {
+            // The runtime pairs inputs with runners through `LoadedModel::new`; this is a bug.
+            let count = typed.len() + wrong.len();
+            return (0..count)
+                .map(|_| {
+                    Err(TaskError::Internal(format!(
+                        "a job's input is not a {}",
+                        std::any::type_name::<R::Input>()
+                    )))
+                })
+                .collect();
+        }
+        self.run(typed)
+            .into_iter()
+            .map(|result| result.map(|output| Box::new(output) as AnyValue))
+            .collect()
+    }
+}
+
+/// A model ready to serve: its frontend (downcast by callers to the concrete [`Frontend`]) and
+/// its runner (moved onto a worker thread by the runtime).
+pub struct LoadedModel {
+    /// The shared caller-side half.
+    pub frontend: Arc<dyn Any + Send + Sync>,
+    /// The engine side.
+    pub runner: Box<dyn DynRunner>,
+    /// Where the engine really runs, after any fallback.
+    pub device: Device,
+}
+
+impl LoadedModel {
+    /// Pairs a frontend with a runner of matching input and output types.
+    pub fn new<F, R>(frontend: F, runner: R, device: Device) -> LoadedModel
+    where
+        F: Frontend,
+        R: Runner<Input = F::Input, Output = F::Output>,
+    {
+        LoadedModel {
+            frontend: Arc::new(frontend),
+            runner: Box::new(runner),
+            device,
+        }
+    }
+}
+
+/// How a family's worker forms batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// One job per engine call (LLMs, speech, single-image vision).
+    Single,
+    /// Jobs arriving together are merged up to the runtime's cost budget, waiting briefly for
+    /// more when several arrive at once (text encoders).
+    Budget,
+}
+
+/// What a family's loader may use besides the model's files.
+#[derive(Debug, Clone, Default)]
+pub struct LoadContext {
+    /// ONNX Runtime session options and the requested device (also used by candle).
+    pub session: SessionConfig,
+    /// Limits on one engine call, for families that batch.
+    pub budget: Budget,
+    /// Per-request caps.
+    pub limits: RequestLimits,
+}
+
+/// Caps on one request, checked before any work is queued; the error names the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Most inputs (texts, token sequences) in one request.
+    pub max_inputs: usize,
+    /// Most tokens, summed over a request's inputs.
+    pub max_tokens: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        // OpenAI's own caps for embeddings.
+        RequestLimits {
+            max_inputs: 2048,
+            max_tokens: 300_000,
+        }
+    }
+}
+
+/// One kind of model tessera can run: a task on an engine, with everything the runtime needs.
+pub struct Family {
+    /// A short name for logs and errors, e.g. `bert-onnx`.
+    pub name: &'static str,
+    /// The task it serves.
+    pub task: Task,
+    /// The engine its weights run on.
+    pub engine: EngineKind,
+    /// How its worker batches.
+    pub batching: Batching,
+    /// Whether a local model of no declared task is one of this family's (its files decide).
+    pub recognises: fn(&LocalModel) -> bool,
+    /// Loads the model's files into a frontend and a runner. Blocking.
+    pub load: fn(&LocalModel, &LoadContext) -> Result<LoadedModel, TaskError>,
+    /// Roughly how many bytes the model will hold once loaded, before it is loaded.
+    pub estimate_bytes: fn(&LocalModel) -> u64,
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .field("task", &self.task)
+            .field("engine", &self.engine)
+            .field("batching", &self.batching)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The families of this build.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    families: Vec<&'static Family>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
+    }
+}
+
+impl Registry {
+    /// Every family compiled into tessera ([`FAMILIES`]).
+    pub fn builtin() -> Registry {
+        Registry {
+            families: FAMILIES.to_vec(),
+        }
+    }
+
+    /// A registry of the given families, for tests and embedders of the library.
+    pub fn new(families: Vec<&'static Family>) -> Registry {
+        Registry { families }
+    }
+
+    /// The families, in the order local folders are tried.
+    pub fn families(&self) -> &[&'static Family] {
+        &self.families
+    }
+
+    /// The family that runs `model`: the one for its declared task and engine, or for a local
+    /// model that declares none, the first whose files it recognises.
+    pub fn family_for(&self, model: &LocalModel) -> Result<&'static Family, TaskError> {
+        let on_engine = || self.families.iter().filter(|f| f.engine == model.engine);
+        match model.task {
+            Some(task) => on_engine().find(|f| f.task == task).copied().ok_or_else(|| {
+                TaskError::Unsupported(format!(
+                    "model `{}` is a {task} model on the {} engine, which this version of tessera cannot run yet",
+                    model.id, model.engine
+                ))
+            }),
+            None => on_engine()
+                .find(|f| (f.recognises)(model))
+                .copied()
+                .ok_or_else(|| {
+                    let known: Vec<String> = self
+                        .families
+                        .iter()
+                        .map(|f| format!("{} ({} on {})", f.name, f.task, f.engine))
+                        .collect();
+                    TaskError::Unsupported(format!(
+                        "cannot tell what model `{}` does: its {} files match none of the model families tessera runs: {}",
+                        model.id,
+                        model.engine,
+                        known.join(", ")
+                    ))
+                }),
+        }
+    }
+}
+
+/// The size of a model's files: a floor for what loading it costs in memory.
+pub fn file_bytes(model: &LocalModel) -> u64 {
+    model
+        .files
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .map(|meta| meta.len())
+        .sum()
+}
