@@ -43,6 +43,10 @@ pub trait Embedder: Send {
     /// The length of each vector.
     fn dimensions(&self) -> usize;
 
-    /// Mean-pools the last hidden state over each sequence's tokens; one vector per input, in order.
+    /// Where the engine really runs, after any fallback to the CPU.
+    fn device(&self) -> crate::Device;
+
+    /// Pools the last hidden state over each sequence's tokens (mean, CLS or max, as the model was
+    /// loaded); one vector per input, in order.
     fn embed(&mut self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedderError>;
 }

@@ -1,24 +1,47 @@
 //! Thin adapters over the engines tessera runs, and the choice of device for each.
 //!
 //! - [`onnx`]: ONNX Runtime through `ort`, loaded at run time from a shared library
-//!   ([`onnx::init_runtime`] finds it through `ORT_DYLIB_PATH`, then tessera's lib folder), with
-//!   session options ([`onnx::SessionConfig`]) for threads, graph optimization and the execution
-//!   provider, falling back to the CPU with a log line that says why.
-//! - [`candle`]: the candle device for a requested [`Device`], with the same fallback.
+//!   ([`onnx::init_runtime`] finds it through `ORT_DYLIB_PATH`, then tessera's lib folder).
+//!   [`onnx::OnnxModel`] is the one way a task runs an ONNX graph: it loads a file with session
+//!   options ([`onnx::SessionConfig`]) for threads, graph optimization and the execution provider
+//!   (falling back to the CPU with a log line that says why, and reporting the device it ended up
+//!   on), describes the graph's inputs and outputs, and runs borrowed typed tensors
+//!   ([`onnx::TensorInput`]) into owned ones ([`onnx::Outputs`]). Tasks never touch `ort`.
+//! - [`candle`]: the candle device for a requested [`Device`], with the same fallback, and
+//!   [`candle::BertEncoder`], a BERT-family encoder from safetensors weights.
 //!
 //! Each engine sits behind a cargo feature (`onnx`, `candle`; `cuda`, `tensorrt`, `coreml` for
 //! accelerators). With a feature off, its module keeps the same API and returns
 //! [`EngineError::NotCompiled`] naming the feature to add, so callers carry no `#[cfg]`.
 //! This crate knows nothing of tasks, tokenizers or the wire.
+//!
+//! ```no_run
+//! use tessera_engines::onnx::{OnnxModel, SessionConfig, TensorInput};
+//!
+//! # fn main() -> Result<(), tessera_engines::EngineError> {
+//! let mut model = OnnxModel::load("model.onnx".as_ref(), &SessionConfig::default())?;
+//! let ids = [101_i64, 7592, 2088, 102];
+//! let mask = [1_i64; 4];
+//! let outputs = model.run(&[
+//!     ("input_ids", TensorInput::new([1, 4], &ids[..])),
+//!     ("attention_mask", TensorInput::new([1, 4], &mask[..])),
+//! ])?;
+//! let hidden = outputs.at(0)?;
+//! println!("{:?} on {}", hidden.shape(), model.device());
+//! let _values: &[f32] = hidden.f32()?;
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
 
 pub use tessera_core::Device;
 
-#[cfg(feature = "candle")]
 pub mod candle;
 pub mod onnx;
+
+use onnx::ElementType;
 
 /// What can go wrong while setting up an engine or a session.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +69,45 @@ pub enum EngineError {
         path: PathBuf,
         /// What the engine said.
         message: String,
+    },
+    /// An input does not fit the model: unknown name, wrong element type or a shape that does not
+    /// match the graph or the data.
+    #[error("{path}: input `{tensor}`: {message}")]
+    Input {
+        /// The model file.
+        path: PathBuf,
+        /// The input's name.
+        tensor: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The engine failed while running a model.
+    #[error("{path}: inference failed: {message}")]
+    Run {
+        /// The model file.
+        path: PathBuf,
+        /// What the engine said.
+        message: String,
+    },
+    /// An output was asked for that the model does not have.
+    #[error("{path}: the model has no output {wanted} (outputs: {available})")]
+    MissingOutput {
+        /// The model file.
+        path: PathBuf,
+        /// The name (in backquotes) or position asked for.
+        wanted: String,
+        /// The outputs it does have.
+        available: String,
+    },
+    /// A tensor was read as another element type than the one it holds.
+    #[error("tensor `{tensor}` holds {actual} elements, not {expected}")]
+    TensorType {
+        /// The tensor's name.
+        tensor: String,
+        /// The type asked for.
+        expected: ElementType,
+        /// The type it holds.
+        actual: ElementType,
     },
 }
 

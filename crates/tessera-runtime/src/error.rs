@@ -127,9 +127,9 @@ impl RuntimeError {
     pub(crate) fn from_load(model: &str, error: TaskError) -> RuntimeError {
         let kind = match &error {
             TaskError::Files(hub) => return RuntimeError::from_hub(model, hub),
-            TaskError::ModelFile { .. } | TaskError::Unsupported(_) | TaskError::InvalidInput(_) => {
-                FailureKind::BadModel
-            }
+            TaskError::ModelFile { .. }
+            | TaskError::Unsupported(_)
+            | TaskError::InvalidInput(_) => FailureKind::BadModel,
             TaskError::Engine(tessera_engines::EngineError::Load { .. }) => FailureKind::BadModel,
             TaskError::Engine(tessera_engines::EngineError::RuntimeLibrary { .. }) => {
                 FailureKind::Unavailable

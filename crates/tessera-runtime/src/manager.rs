@@ -148,7 +148,9 @@ struct Model {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing in the runtime panics while holding these locks; recover rather than cascade.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Slot {
@@ -223,13 +225,16 @@ impl Runtime {
         let (slot, model, _in_use) = self.acquire(name, Some(F::TASK)).await?;
         let model_id = slot.id.clone();
         let task = F::TASK.as_str();
-        let frontend = model.frontend.clone().downcast::<F>().map_err(|_| {
-            RuntimeError::WrongTask {
-                model: model_id.clone(),
-                actual: model.family.task,
-                expected: F::TASK,
-            }
-        })?;
+        let frontend =
+            model
+                .frontend
+                .clone()
+                .downcast::<F>()
+                .map_err(|_| RuntimeError::WrongTask {
+                    model: model_id.clone(),
+                    actual: model.family.task,
+                    expected: F::TASK,
+                })?;
         let permit = self
             .inner
             .preprocessing
@@ -267,10 +272,12 @@ impl Runtime {
             }
             Err(_) => return Err(RuntimeError::Unavailable { model: model_id }),
         };
-        let output = output.downcast::<F::Output>().map_err(|_| RuntimeError::Inference {
-            model: model_id.clone(),
-            message: "internal error: the runner answered with another type".into(),
-        })?;
+        let output = output
+            .downcast::<F::Output>()
+            .map_err(|_| RuntimeError::Inference {
+                model: model_id.clone(),
+                message: "internal error: the runner answered with another type".into(),
+            })?;
         let started = Instant::now();
         let response = blocking(&model_id, move || frontend.finish(*output))
             .await?
@@ -408,16 +415,15 @@ impl Inner {
     /// Loads a slot's model on a blocking thread and publishes the outcome to its waiters.
     fn load(&self, slot: &Arc<Slot>, publish: watch::Sender<Outcome>) {
         let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| self.load_model(slot))).unwrap_or_else(
-            |panic| {
+        let result =
+            catch_unwind(AssertUnwindSafe(|| self.load_model(slot))).unwrap_or_else(|panic| {
                 Err(RuntimeError::Load {
                     model: slot.id.clone(),
                     message: format!("the loader panicked: {}", panic_text(panic.as_ref())),
                     kind: FailureKind::Internal,
                     retry_in: None,
                 })
-            },
-        );
+            });
         let model = slot.id.clone();
         let mut state = lock(&slot.state);
         let outcome = match result {
@@ -615,7 +621,12 @@ impl Inner {
         // on the model hold it until they finish.
         drop(model);
         trim();
-        tracing::info!(model = slot.id, reason = reason.as_str(), resident_mb = resident / 1_000_000, "model unloaded");
+        tracing::info!(
+            model = slot.id,
+            reason = reason.as_str(),
+            resident_mb = resident / 1_000_000,
+            "model unloaded"
+        );
         metrics::counter!("tessera_model_unloads_total", "model" => slot.id.clone(), "reason" => reason.as_str()).increment(1);
         if reason == UnloadReason::Evicted {
             metrics::counter!("tessera_model_evictions_total", "model" => slot.id.clone())
@@ -658,7 +669,10 @@ fn status_of(slot: &Slot) -> ModelStatus {
     ModelStatus {
         id: slot.id.clone(),
         task: model.as_ref().map(|m| m.family.task).or(slot.model.task),
-        engine: model.as_ref().map(|m| m.family.engine).or(slot.model.engine),
+        engine: model
+            .as_ref()
+            .map(|m| m.family.engine)
+            .or(slot.model.engine),
         state,
         resident_bytes: model.as_ref().map(|m| m.resident),
         last_used: lock(&slot.last_used).map(|(_, at)| at),

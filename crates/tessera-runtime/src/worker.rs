@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tessera_tasks::packing::Budget;
-use tessera_tasks::registry::{AnyValue, DynRunner};
+use tessera_tasks::registry::{AnyValue, Cancelled, DynRunner};
 use tessera_tasks::{Batching, TaskError};
 use tokio::sync::oneshot;
 
@@ -195,11 +195,12 @@ fn run(
         metrics::histogram!("tessera_batch_jobs", "model" => model.to_string())
             .record(inputs.len() as f64);
         let started = Instant::now();
+        let gone = |job: usize| waiters.get(job).is_none_or(|(_, reply)| reply.is_closed());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if std::mem::take(&mut panic_next) {
                 panic!("injected by TESSERA_TEST_PANIC_FIRST_CALL");
             }
-            runner.run_any(inputs)
+            runner.run_any(inputs, &Cancelled::new(&gone))
         }));
         stage(spec.task, model, "inference", started.elapsed());
         match outcome {
@@ -225,7 +226,9 @@ fn run(
                     .increment(1);
                 for (span, reply) in waiters {
                     // Logged inside the job's span, so the request id is on the line.
-                    span.in_scope(|| tracing::error!(model, panic = %message, "engine call panicked"));
+                    span.in_scope(
+                        || tracing::error!(model, panic = %message, "engine call panicked"),
+                    );
                     let _ = reply.send(Err(JobError::Panicked(message.clone())));
                 }
             }
@@ -257,7 +260,8 @@ fn gather(first: Job, queue: &Receiver<Job>, spec: &WorkerSpec) -> Vec<Job> {
     let budget = spec.config.budget;
     let mut cost = first.cost;
     let mut jobs = vec![first];
-    let room = |cost: usize, jobs: &Vec<Job>| cost < budget.max_tokens && jobs.len() < budget.max_rows;
+    let room =
+        |cost: usize, jobs: &Vec<Job>| cost < budget.max_tokens && jobs.len() < budget.max_rows;
     while room(cost, &jobs) {
         match queue.try_recv() {
             Ok(job) => {
@@ -302,7 +306,7 @@ mod tests {
         type Input = u32;
         type Output = u32;
 
-        fn run(&mut self, batch: Vec<u32>) -> Vec<Result<u32, TaskError>> {
+        fn run(&mut self, batch: Vec<u32>, _: &Cancelled<'_>) -> Vec<Result<u32, TaskError>> {
             while !self.gate.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -323,7 +327,10 @@ mod tests {
         }
     }
 
-    fn worker(batching: Batching, capacity: usize) -> (Worker, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
+    fn worker(
+        batching: Batching,
+        capacity: usize,
+    ) -> (Worker, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let gate = Arc::new(AtomicBool::new(false));
         let spec = WorkerSpec {
@@ -365,7 +372,11 @@ mod tests {
         for (n, receiver) in (2..=9).zip(rest) {
             assert_eq!(answer(receiver), Ok(n));
         }
-        assert_eq!(*calls.lock().unwrap(), vec![1, 8], "the 8 queued jobs ran as one batch");
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![1, 8],
+            "the 8 queued jobs ran as one batch"
+        );
     }
 
     #[test]
@@ -391,7 +402,13 @@ mod tests {
             .collect();
         let refused = worker.submit(Box::new(3u32), 1);
         assert!(
-            matches!(refused, Err(RuntimeError::Overloaded { reason: "queue_full", .. })),
+            matches!(
+                refused,
+                Err(RuntimeError::Overloaded {
+                    reason: "queue_full",
+                    ..
+                })
+            ),
             "{refused:?}"
         );
         gate.store(true, Ordering::SeqCst);

@@ -108,7 +108,10 @@ fn model_objects(state: &AppState) -> Vec<ModelObject> {
             object
         })
         .collect();
-    for name in runtime.hub().model_dir_entries(&runtime.config().model_dirs) {
+    for name in runtime
+        .hub()
+        .model_dir_entries(&runtime.config().model_dirs)
+    {
         if !objects.iter().any(|o| o.id == name) {
             let mut object = ModelObject::unloaded(name, "local");
             object.cached = true;

@@ -18,8 +18,7 @@ pub mod registry;
 use std::path::PathBuf;
 
 pub use registry::{
-    Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, Registry, RequestLimits,
-    Runner,
+    Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, Registry, RequestLimits, Runner,
 };
 pub use tessera_core::{Embedder, EmbedderError, Encoding};
 use tessera_engines::EngineError;

@@ -70,18 +70,53 @@ pub trait Runner: Send + 'static {
     type Output: Send + 'static;
 
     /// Runs a batch of jobs and returns one result per job, in order. A failure that concerns
-    /// one job is that job's `Err`; the others still get their answers.
-    fn run(&mut self, batch: Vec<Self::Input>) -> Vec<Result<Self::Output, TaskError>>;
+    /// one job is that job's `Err`; the others still get their answers. A runner that makes
+    /// several engine calls for one batch asks `cancelled` between them and skips the work of
+    /// jobs whose callers have gone (their results are never read).
+    fn run(
+        &mut self,
+        batch: Vec<Self::Input>,
+        cancelled: &Cancelled<'_>,
+    ) -> Vec<Result<Self::Output, TaskError>>;
+}
+
+/// Tells a runner which jobs of its batch nobody waits for any more (the caller disconnected or
+/// passed its deadline).
+pub struct Cancelled<'a>(&'a dyn Fn(usize) -> bool);
+
+impl<'a> Cancelled<'a> {
+    /// Asks `is_cancelled(job index)`.
+    pub fn new(is_cancelled: &'a dyn Fn(usize) -> bool) -> Cancelled<'a> {
+        Cancelled(is_cancelled)
+    }
+
+    /// Whether job `index` of the batch was abandoned.
+    pub fn job(&self, index: usize) -> bool {
+        (self.0)(index)
+    }
+}
+
+/// The error a runner gives a job whose caller has gone; nobody reads it.
+pub fn abandoned() -> TaskError {
+    TaskError::Internal("the caller left before the job ran".into())
 }
 
 /// A [`Runner`] with its types erased, as the runtime's worker drives it.
 pub trait DynRunner: Send {
     /// Runs a batch of boxed inputs; one boxed result per input.
-    fn run_any(&mut self, batch: Vec<AnyValue>) -> Vec<Result<AnyValue, TaskError>>;
+    fn run_any(
+        &mut self,
+        batch: Vec<AnyValue>,
+        cancelled: &Cancelled<'_>,
+    ) -> Vec<Result<AnyValue, TaskError>>;
 }
 
 impl<R: Runner> DynRunner for R {
-    fn run_any(&mut self, batch: Vec<AnyValue>) -> Vec<Result<AnyValue, TaskError>> {
+    fn run_any(
+        &mut self,
+        batch: Vec<AnyValue>,
+        cancelled: &Cancelled<'_>,
+    ) -> Vec<Result<AnyValue, TaskError>> {
         let mut typed = Vec::with_capacity(batch.len());
         let mut wrong = Vec::new();
         for (index, input) in batch.into_iter().enumerate() {
@@ -102,7 +137,7 @@ impl<R: Runner> DynRunner for R {
                 })
                 .collect();
         }
-        self.run(typed)
+        self.run(typed, cancelled)
             .into_iter()
             .map(|result| result.map(|output| Box::new(output) as AnyValue))
             .collect()

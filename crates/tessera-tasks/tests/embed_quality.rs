@@ -4,7 +4,7 @@
 use tessera_core::{Embedder, Encoding, EngineKind};
 use tessera_engines::onnx::SessionConfig;
 use tessera_hub::Hub;
-use tessera_tasks::embed::{EmbedderSpec, TextTokenizer, l2_normalize, load_embedder};
+use tessera_tasks::embed::{EmbedderSpec, Pooling, TextTokenizer, l2_normalize, load_embedder};
 
 struct Loaded {
     tokenizer: TextTokenizer,
@@ -12,6 +12,10 @@ struct Loaded {
 }
 
 fn load(id: &str) -> Loaded {
+    load_pooled(id, Pooling::Mean)
+}
+
+fn load_pooled(id: &str, pooling: Pooling) -> Loaded {
     let hub = Hub::from_env().expect("hub");
     let model = hub.pull(id).expect("pull (run scripts/fetch-models.sh)");
     let tokenizer = TextTokenizer::from_file(&model.file("tokenizer.json").unwrap(), 256).unwrap();
@@ -29,6 +33,7 @@ fn load(id: &str) -> Loaded {
             device: tessera_core::Device::Cpu,
             ..SessionConfig::default()
         },
+        pooling,
     };
     Loaded {
         tokenizer,
@@ -186,4 +191,68 @@ fn token_ids_get_the_model_special_tokens() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("vocabulary"), "{error}");
+}
+
+fn sentences() -> Vec<&'static str> {
+    TRIPLES.iter().flat_map(|(a, b, c)| [*a, *b, *c]).collect()
+}
+
+#[test]
+fn cls_pooling_is_honoured_by_both_engines() {
+    let sentences = sentences();
+    let onnx = load_pooled("all-minilm-l6-v2-int8", Pooling::Cls).embed(&sentences);
+    let candle = load_pooled("all-minilm-l6-v2", Pooling::Cls).embed(&sentences);
+    for ((x, y), sentence) in onnx.iter().zip(&candle).zip(&sentences) {
+        let similarity = cosine(x, y);
+        assert!(
+            similarity >= 0.98,
+            "cls: onnx and candle disagree on `{sentence}`: cosine {similarity:.4}"
+        );
+    }
+    for (id, cls) in [
+        ("all-minilm-l6-v2-int8", &onnx),
+        ("all-minilm-l6-v2", &candle),
+    ] {
+        assert_differs_from_mean(id, "cls", cls, &sentences);
+    }
+}
+
+#[test]
+fn max_pooling_is_honoured_by_both_engines() {
+    let sentences = sentences();
+    let onnx = load_pooled("all-minilm-l6-v2-int8", Pooling::Max).embed(&sentences);
+    let candle = load_pooled("all-minilm-l6-v2", Pooling::Max).embed(&sentences);
+    for ((x, y), sentence) in onnx.iter().zip(&candle).zip(&sentences) {
+        let similarity = cosine(x, y);
+        assert!(
+            similarity >= 0.98,
+            "max: onnx and candle disagree on `{sentence}`: cosine {similarity:.4}"
+        );
+    }
+    for (id, max) in [
+        ("all-minilm-l6-v2-int8", &onnx),
+        ("all-minilm-l6-v2", &candle),
+    ] {
+        assert_differs_from_mean(id, "max", max, &sentences);
+    }
+}
+
+/// Each pooled vector is unlike the mean-pooled vector of the same sentence on the same engine,
+/// so the option reached the engine.
+fn assert_differs_from_mean(id: &str, pooling: &str, pooled: &[Vec<f32>], sentences: &[&str]) {
+    let mean = load(id).embed(sentences);
+    for ((p, m), sentence) in pooled.iter().zip(&mean).zip(sentences) {
+        let similarity = cosine(p, m);
+        assert!(
+            similarity < 0.99,
+            "{id}: {pooling} and mean pooling give the same vector for `{sentence}` (cosine {similarity:.4})"
+        );
+    }
+}
+
+#[test]
+fn pooling_comes_from_the_catalog_name() {
+    assert_eq!("cls".parse::<Pooling>().unwrap(), Pooling::Cls);
+    let error = "lasttoken".parse::<Pooling>().unwrap_err().to_string();
+    assert!(error.contains("mean, cls, max"), "{error}");
 }

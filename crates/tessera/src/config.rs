@@ -42,7 +42,8 @@ impl FileConfig {
     /// The file named by `--config` in `args` or by `TESSERA_CONFIG`, else `./tessera.toml` if it
     /// exists, else nothing.
     pub fn load(args: &[OsString]) -> anyhow::Result<FileConfig> {
-        let named = config_argument(args).or_else(|| std::env::var_os("TESSERA_CONFIG").map(PathBuf::from));
+        let named =
+            config_argument(args).or_else(|| std::env::var_os("TESSERA_CONFIG").map(PathBuf::from));
         let path = match named {
             Some(path) => path,
             None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
@@ -50,10 +51,12 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("could not read the settings file {}", path.display()))?;
-        FileConfig::parse(&text).with_context(|| format!("in {}", path.display())).map(|mut config| {
-            config.path = Some(path);
-            config
-        })
+        FileConfig::parse(&text)
+            .with_context(|| format!("in {}", path.display()))
+            .map(|mut config| {
+                config.path = Some(path);
+                config
+            })
     }
 
     /// Parses the text of a settings file.
@@ -65,7 +68,9 @@ impl FileConfig {
                 config.models = parse_models(&value)?;
                 continue;
             }
-            config.flags.push((key.replace('_', "-"), flag_values(&key, &value)?));
+            config
+                .flags
+                .push((key.replace('_', "-"), flag_values(&key, &value)?));
         }
         Ok(config)
     }
@@ -143,7 +148,10 @@ fn flag_values(key: &str, value: &toml::Value) -> anyhow::Result<Vec<String>> {
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => bail!("`{key}` must be a string, number, boolean or array of them, not {}", other.type_str()),
+            other => bail!(
+                "`{key}` must be a string, number, boolean or array of them, not {}",
+                other.type_str()
+            ),
         })
     };
     match value {
@@ -171,8 +179,9 @@ fn parse_models(value: &toml::Value) -> anyhow::Result<HashMap<String, ModelSett
                     );
                 }
                 ("idle_unload", toml::Value::Integer(seconds)) => {
-                    let seconds = u64::try_from(*seconds)
-                        .with_context(|| format!("[models.\"{id}\"] idle_unload must not be negative"))?;
+                    let seconds = u64::try_from(*seconds).with_context(|| {
+                        format!("[models.\"{id}\"] idle_unload must not be negative")
+                    })?;
                     parsed.idle_unload = Some(std::time::Duration::from_secs(seconds));
                 }
                 ("pin", toml::Value::Boolean(pin)) => parsed.pin = *pin,
@@ -225,7 +234,9 @@ mod tests {
         let error = file.apply(Cli::command()).unwrap_err().to_string();
         assert!(error.contains("unknown key `idle_unlaod`"), "{error}");
         assert!(error.contains("idle_unload"), "{error}");
-        let error = FileConfig::parse("[models.m]\ncolour = 1").unwrap_err().to_string();
+        let error = FileConfig::parse("[models.m]\ncolour = 1")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("idle_unload"), "{error}");
     }
 
@@ -236,7 +247,10 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(config_argument(&args), Some(PathBuf::from("x.toml")));
-        let args: Vec<OsString> = ["tessera", "--config=y.toml"].into_iter().map(OsString::from).collect();
+        let args: Vec<OsString> = ["tessera", "--config=y.toml"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
         assert_eq!(config_argument(&args), Some(PathBuf::from("y.toml")));
     }
 }

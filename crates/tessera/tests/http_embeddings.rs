@@ -213,9 +213,14 @@ fn thirty_two_concurrent_clients_get_the_same_vectors_as_sequential_calls() {
             "client {i}: concurrent vector differs (cosine {similarity})"
         );
     }
-    // The batcher merged concurrent requests: some engine call ran more than one row.
-    let (_, metrics) = server.get("/metrics");
-    assert!(metrics.contains("tessera_batch_rows"), "{metrics}");
+    // The worker merged concurrent requests: some engine call ran more than one job.
+    let label = format!("{{model=\"{}\"}}", common::MODEL);
+    let jobs = server.metric(&format!("tessera_batch_jobs_sum{label}"));
+    let calls = server.metric(&format!("tessera_batch_jobs_count{label}"));
+    assert!(
+        jobs > calls,
+        "{jobs} jobs in {calls} engine calls: none merged"
+    );
 }
 
 #[test]

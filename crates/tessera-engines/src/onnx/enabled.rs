@@ -1,17 +1,28 @@
-//! ONNX Runtime sessions through `ort` with `load-dynamic`.
+//! ONNX Runtime sessions through `ort` with `load-dynamic`: the half of [`OnnxModel`] that
+//! touches the engine.
+//!
+//! [`OnnxModel`]: super::OnnxModel
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ort::environment::Environment;
 #[allow(unused_imports)]
 use ort::ep::{self, ExecutionProvider};
+use ort::session::SessionInputValue;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::value::{DynValue, Outlet, TensorElementType, TensorRef, ValueType};
 
-pub use ort::session::Session;
-
-use super::{INSTALL_HINT, OptimizationLevel, SessionConfig, library_candidates};
+use super::model::Loaded;
+use super::{
+    ElementType, INSTALL_HINT, InputData, OptimizationLevel, OutputData, SessionConfig, Tensor,
+    TensorInfo, TensorInput, library_candidates,
+};
 use crate::{Device, EngineError};
+
+/// The engine's session; [`OnnxModel`](super::OnnxModel) wraps it.
+pub(super) use ort::session::Session;
 
 static RUNTIME: OnceLock<Result<(PathBuf, Environment), String>> = OnceLock::new();
 
@@ -56,9 +67,9 @@ fn load_library() -> Result<(PathBuf, Environment), String> {
     Ok((path.clone(), environment))
 }
 
-/// Builds a session for the model at `path`. An accelerator that cannot be used falls back to
-/// the CPU with a warning that says why.
-pub fn load_session(path: &Path, config: &SessionConfig) -> Result<Session, EngineError> {
+/// Builds a session for the model at `path` and reads its inputs and outputs. An accelerator that
+/// cannot be used falls back to the CPU with a warning that says why.
+pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, EngineError> {
     let (_, environment) = environment()?;
     let load_error = |message: String| EngineError::Load {
         path: path.to_path_buf(),
@@ -86,24 +97,129 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<Session, Engi
             .with_parallel_execution(true)
             .map_err(|e| load_error(e.to_string()))?;
     }
-    register_device(&mut builder, config);
-    builder
+    let device = register_device(&mut builder, config);
+    let session = builder
         .commit_from_file(path)
-        .map_err(|e| load_error(e.to_string()))
+        .map_err(|e| load_error(e.to_string()))?;
+    Ok(Loaded {
+        inputs: session.inputs().iter().map(tensor_info).collect(),
+        outputs: session.outputs().iter().map(tensor_info).collect(),
+        session,
+        device,
+    })
 }
 
-/// Registers the execution provider for the requested device; on any failure the session stays on
-/// the CPU and the reason is logged once. `auto` tries what was compiled in, best first.
-fn register_device(builder: &mut SessionBuilder, config: &SessionConfig) {
+/// Runs `session` on inputs already checked against the graph; copies every output out.
+pub(super) fn run(
+    session: &mut Session,
+    path: &Path,
+    inputs: &[(&str, TensorInput<'_>)],
+) -> Result<Vec<Tensor>, EngineError> {
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+    for (name, input) in inputs {
+        let value = tensor_ref(input).map_err(|e| EngineError::Input {
+            path: path.to_path_buf(),
+            tensor: name.to_string(),
+            message: e.to_string(),
+        })?;
+        values.push((Cow::Borrowed(*name), value));
+    }
+    let run_error = |e: ort::Error| EngineError::Run {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let outputs = session.run(values).map_err(run_error)?;
+    let mut tensors = Vec::with_capacity(outputs.len());
+    for (name, value) in outputs.iter() {
+        let (shape, data) = copy_out(&value).map_err(run_error)?;
+        tensors.push(Tensor::new(name, shape, data));
+    }
+    Ok(tensors)
+}
+
+fn tensor_ref<'a>(input: &TensorInput<'a>) -> ort::Result<SessionInputValue<'a>> {
+    // ort copies the shape; only the elements stay borrowed.
+    let shape = input.shape().to_vec();
+    Ok(match input.data() {
+        InputData::F32(data) => TensorRef::from_array_view((shape, data))?.into(),
+        InputData::F64(data) => TensorRef::from_array_view((shape, data))?.into(),
+        InputData::I64(data) => TensorRef::from_array_view((shape, data))?.into(),
+        InputData::I32(data) => TensorRef::from_array_view((shape, data))?.into(),
+        InputData::I8(data) => TensorRef::from_array_view((shape, data))?.into(),
+        InputData::U8(data) => TensorRef::from_array_view((shape, data))?.into(),
+        InputData::Bool(data) => TensorRef::from_array_view((shape, data))?.into(),
+    })
+}
+
+fn copy_out(value: &DynValue) -> ort::Result<(Vec<usize>, OutputData)> {
+    let ValueType::Tensor { ty, shape, .. } = value.dtype() else {
+        return Ok((Vec::new(), OutputData::Unsupported(ElementType::Other)));
+    };
+    let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    let data = match ty {
+        TensorElementType::Float32 => OutputData::F32(value.try_extract_tensor()?.1.to_vec()),
+        TensorElementType::Float64 => OutputData::F64(value.try_extract_tensor()?.1.to_vec()),
+        TensorElementType::Int64 => OutputData::I64(value.try_extract_tensor()?.1.to_vec()),
+        TensorElementType::Int32 => OutputData::I32(value.try_extract_tensor()?.1.to_vec()),
+        TensorElementType::Int8 => OutputData::I8(value.try_extract_tensor()?.1.to_vec()),
+        TensorElementType::Uint8 => OutputData::U8(value.try_extract_tensor()?.1.to_vec()),
+        TensorElementType::Bool => OutputData::Bool(value.try_extract_tensor()?.1.to_vec()),
+        other => OutputData::Unsupported(element_type(*other)),
+    };
+    Ok((shape, data))
+}
+
+fn tensor_info(outlet: &Outlet) -> TensorInfo {
+    let (element_type, shape) = match outlet.dtype() {
+        ValueType::Tensor { ty, shape, .. } => (
+            element_type(*ty),
+            shape
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect::<Vec<_>>(),
+        ),
+        _ => (ElementType::Other, Vec::new()),
+    };
+    TensorInfo {
+        name: outlet.name().to_string(),
+        element_type,
+        shape,
+    }
+}
+
+fn element_type(ty: TensorElementType) -> ElementType {
+    match ty {
+        TensorElementType::Float32 => ElementType::F32,
+        TensorElementType::Float64 => ElementType::F64,
+        TensorElementType::Float16 => ElementType::F16,
+        TensorElementType::Bfloat16 => ElementType::Bf16,
+        TensorElementType::Int8 => ElementType::I8,
+        TensorElementType::Int16 => ElementType::I16,
+        TensorElementType::Int32 => ElementType::I32,
+        TensorElementType::Int64 => ElementType::I64,
+        TensorElementType::Uint8 => ElementType::U8,
+        TensorElementType::Uint16 => ElementType::U16,
+        TensorElementType::Uint32 => ElementType::U32,
+        TensorElementType::Uint64 => ElementType::U64,
+        TensorElementType::Bool => ElementType::Bool,
+        TensorElementType::String => ElementType::String,
+        _ => ElementType::Other,
+    }
+}
+
+/// Registers the execution provider for the requested device and returns the device the session
+/// will run on; on any failure the session stays on the CPU and the reason is logged once. `auto`
+/// tries what was compiled in, best first.
+fn register_device(builder: &mut SessionBuilder, config: &SessionConfig) -> Device {
     let wanted: &[Device] = match config.device {
-        Device::Cpu => return,
+        Device::Cpu => return Device::Cpu,
         Device::Auto => &[Device::TensorRt, Device::Cuda, Device::CoreMl],
         ref device => std::slice::from_ref(device),
     };
     let mut reasons = Vec::new();
     for &device in wanted {
         match try_device(builder, device, config) {
-            Ok(()) => return,
+            Ok(()) => return device,
             Err(reason) => reasons.push(format!("{device}: {reason}")),
         }
     }
@@ -113,6 +229,7 @@ fn register_device(builder: &mut SessionBuilder, config: &SessionConfig) {
     } else {
         tracing::warn!(device = %config.device, %reasons, "falling back to the CPU");
     }
+    Device::Cpu
 }
 
 #[allow(unused_variables)]
@@ -128,7 +245,7 @@ fn try_device(
         Device::TensorRt => try_register(builder, tensorrt(config)),
         #[cfg(feature = "coreml")]
         Device::CoreMl => try_register(builder, ep::CoreML::default()),
-        Device::Cpu | Device::Auto => Ok(()),
+        Device::Cpu | Device::Auto => Err("not an accelerator".into()),
         // Reachable only when some accelerator feature is off.
         #[allow(unreachable_patterns)]
         other => Err(format!(

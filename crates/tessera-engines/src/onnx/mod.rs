@@ -1,14 +1,24 @@
-//! ONNX Runtime, loaded at run time.
+//! ONNX Runtime, loaded at run time: [`OnnxModel`] and the tensors it takes and gives.
+//!
+//! The engine half lives in `enabled.rs` (with the `onnx` feature) or its stand-in `disabled.rs`;
+//! everything public here is the same in both builds.
 
 #[cfg(feature = "onnx")]
 mod enabled;
 #[cfg(feature = "onnx")]
-pub use enabled::*;
+use enabled as backend;
 
 #[cfg(not(feature = "onnx"))]
 mod disabled;
 #[cfg(not(feature = "onnx"))]
-pub use disabled::*;
+use disabled as backend;
+
+mod model;
+mod tensor;
+
+pub use backend::init_runtime;
+pub use model::OnnxModel;
+pub use tensor::{ElementType, InputData, OutputData, Outputs, Tensor, TensorInfo, TensorInput};
 
 use std::path::PathBuf;
 
@@ -100,4 +110,5 @@ fn library_file_name() -> &'static str {
     }
 }
 
+#[cfg_attr(not(feature = "onnx"), allow(dead_code))]
 const INSTALL_HINT: &str = "install it with `scripts/setup.sh` (it copies libonnxruntime from the `onnxruntime` wheel into $TESSERA_HOME/lib), or point ORT_DYLIB_PATH at an existing libonnxruntime";

@@ -1,29 +1,25 @@
-//! Text embeddings: tokenize, run a BERT-family encoder, mean-pool over the attention mask,
-//! optionally L2-normalize.
+//! Text embeddings: tokenize, run a BERT-family encoder, pool over the attention mask (mean, CLS
+//! or max, as the model asks: [`Pooling`]), optionally L2-normalize.
 //!
 //! The engine is ONNX Runtime ([`OnnxEmbedder`]) or candle ([`CandleEmbedder`]); both implement
 //! [`Embedder`] and return pooled, unnormalized vectors, so the same tokenizer and the same
-//! post-processing serve both.
+//! post-processing serve both. Both exist in every build: an engine compiled out fails to load
+//! with an error naming the feature to add.
 
+mod candle;
+mod onnx;
 mod pooling;
 mod task;
 mod tokenizer;
-
-#[cfg(feature = "candle")]
-mod candle;
-#[cfg(feature = "onnx")]
-mod onnx;
 
 use std::path::PathBuf;
 
 use tessera_core::{Embedder, EngineKind};
 use tessera_engines::onnx::SessionConfig;
 
-#[cfg(feature = "candle")]
 pub use self::candle::CandleEmbedder;
-#[cfg(feature = "onnx")]
 pub use self::onnx::OnnxEmbedder;
-pub use pooling::{l2_normalize, mean_pool};
+pub use pooling::{ParsePoolingError, Pooling, cls_pool, l2_normalize, max_pool, mean_pool};
 pub use task::{
     CANDLE_FAMILY, EmbedInput, EmbedRequest, EmbedRunner, Embedded, Embeddings, ONNX_FAMILY,
 };
@@ -42,51 +38,33 @@ pub struct EmbedderSpec {
     pub config: Option<PathBuf>,
     /// ONNX Runtime session options; `device` is also used for candle.
     pub session: SessionConfig,
+    /// How token vectors become one vector (the catalog's `pooling` option). An ONNX graph whose
+    /// output is already pooled keeps its own pooling.
+    pub pooling: Pooling,
 }
 
 /// Loads the encoder an [`EmbedderSpec`] describes.
 pub fn load_embedder(spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
     match spec.engine {
-        EngineKind::Onnx => load_onnx(spec),
-        EngineKind::Candle => load_candle(spec),
+        EngineKind::Onnx => Ok(Box::new(OnnxEmbedder::load(
+            &spec.weights,
+            &spec.session,
+            spec.pooling,
+        )?)),
+        EngineKind::Candle => {
+            let config = spec
+                .config
+                .clone()
+                .unwrap_or_else(|| spec.weights.with_file_name("config.json"));
+            Ok(Box::new(CandleEmbedder::load(
+                &spec.weights,
+                &config,
+                spec.session.device,
+                spec.pooling,
+            )?))
+        }
         other => Err(TaskError::InvalidInput(format!(
             "embeddings run on the onnx or candle engine, not {other}"
         ))),
     }
-}
-
-#[cfg(feature = "onnx")]
-fn load_onnx(spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    Ok(Box::new(OnnxEmbedder::load(&spec.weights, &spec.session)?))
-}
-
-#[cfg(not(feature = "onnx"))]
-fn load_onnx(_spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    Err(tessera_engines::EngineError::NotCompiled {
-        feature: "onnx",
-        what: "ONNX embedding models",
-    }
-    .into())
-}
-
-#[cfg(feature = "candle")]
-fn load_candle(spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    let config = spec
-        .config
-        .clone()
-        .unwrap_or_else(|| spec.weights.with_file_name("config.json"));
-    Ok(Box::new(CandleEmbedder::load(
-        &spec.weights,
-        &config,
-        spec.session.device,
-    )?))
-}
-
-#[cfg(not(feature = "candle"))]
-fn load_candle(_spec: &EmbedderSpec) -> Result<Box<dyn Embedder>, TaskError> {
-    Err(tessera_engines::EngineError::NotCompiled {
-        feature: "candle",
-        what: "safetensors embedding models",
-    }
-    .into())
 }

@@ -7,12 +7,12 @@ use serde_json::Value;
 use tessera_core::{Embedder, EngineKind, Task};
 use tessera_hub::LocalModel;
 
-use super::{EmbedderSpec, TextTokenizer, l2_normalize, load_embedder};
+use super::{EmbedderSpec, Pooling, TextTokenizer, l2_normalize, load_embedder};
 use crate::TaskError;
 use crate::packing::{Budget, pack};
 use crate::registry::{
-    Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, RequestLimits, Runner,
-    file_bytes,
+    Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, RequestLimits,
+    Runner, abandoned, file_bytes,
 };
 use tessera_core::Encoding;
 
@@ -179,7 +179,11 @@ impl Runner for EmbedRunner {
     type Input = Vec<Encoding>;
     type Output = Embedded;
 
-    fn run(&mut self, jobs: Vec<Vec<Encoding>>) -> Vec<Result<Embedded, TaskError>> {
+    fn run(
+        &mut self,
+        jobs: Vec<Vec<Encoding>>,
+        cancelled: &Cancelled<'_>,
+    ) -> Vec<Result<Embedded, TaskError>> {
         // Every sequence, tagged with its job.
         let sequences: Vec<(usize, &Encoding)> = jobs
             .iter()
@@ -188,8 +192,15 @@ impl Runner for EmbedRunner {
             .collect();
         let lengths: Vec<usize> = sequences.iter().map(|(_, e)| e.len()).collect();
         let mut vectors: Vec<Option<Vec<f32>>> = vec![None; sequences.len()];
-        let mut failures: Vec<Option<String>> = vec![None; jobs.len()];
+        let mut failures: Vec<Option<TaskError>> = (0..jobs.len()).map(|_| None).collect();
         for batch in pack(&lengths, self.budget) {
+            // Callers that left while earlier engine calls ran cost no more compute.
+            for &index in &batch {
+                let job = sequences[index].0;
+                if failures[job].is_none() && cancelled.job(job) {
+                    failures[job] = Some(abandoned());
+                }
+            }
             // A job that already failed gains nothing from more engine calls.
             if batch.iter().all(|&i| failures[sequences[i].0].is_some()) {
                 continue;
@@ -213,7 +224,8 @@ impl Runner for EmbedRunner {
                 // Only the jobs with a sequence in the failed call see the error.
                 Err(message) => {
                     for &index in &batch {
-                        failures[sequences[index].0].get_or_insert_with(|| message.clone());
+                        failures[sequences[index].0]
+                            .get_or_insert_with(|| TaskError::Inference(message.clone()));
                     }
                 }
             }
@@ -224,7 +236,7 @@ impl Runner for EmbedRunner {
             .map(|(encodings, failure)| {
                 let mine: Vec<Option<Vec<f32>>> = vectors.by_ref().take(encodings.len()).collect();
                 match failure {
-                    Some(message) => Err(TaskError::Inference(message)),
+                    Some(error) => Err(error),
                     None => Ok(Embedded {
                         vectors: mine.into_iter().flatten().collect(),
                         tokens: encodings.iter().map(Encoding::len).sum(),
@@ -243,6 +255,7 @@ fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskEr
         weights: weights_file(model)?,
         config: model.file("config.json").ok(),
         session: context.session.clone(),
+        pooling: settings.pooling,
     };
     let embedder = load_embedder(&spec)?;
     let frontend = Embeddings {
@@ -255,7 +268,8 @@ fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskEr
         embedder,
         budget: context.budget,
     };
-    Ok(LoadedModel::new(frontend, runner, context.session.device))
+    let device = runner.embedder.device();
+    Ok(LoadedModel::new(frontend, runner, device))
 }
 
 /// Weights plus the engine's working memory for a batch, which for these small encoders is
@@ -276,6 +290,7 @@ fn weights_file(model: &LocalModel) -> Result<PathBuf, TaskError> {
 /// The options of a catalog entry, else what a sentence-transformers folder says, else defaults.
 struct EmbedSettings {
     max_tokens: usize,
+    pooling: Pooling,
     normalize: bool,
 }
 
@@ -292,8 +307,16 @@ impl EmbedSettings {
             .and_then(Value::as_bool)
             .or(folder.normalize)
             .unwrap_or(true);
+        let pooling = match option("pooling").and_then(Value::as_str).or(folder.pooling) {
+            Some(name) => name.parse().map_err(|e| TaskError::ModelFile {
+                path: model.dir.clone(),
+                message: format!("model `{}`: {e}", model.id),
+            })?,
+            None => Pooling::default(),
+        };
         Ok(EmbedSettings {
             max_tokens,
+            pooling,
             normalize,
         })
     }

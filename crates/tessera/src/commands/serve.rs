@@ -31,7 +31,12 @@ fn model_runtime(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Runtime> 
     if let Some(budget) = flags.memory_budget {
         config.memory_budget = budget;
     }
-    config.pinned = flags.pin.iter().filter(|p| !p.is_empty()).cloned().collect();
+    config.pinned = flags
+        .pin
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect();
     config.load_cooldown = flags.load_cooldown;
     if let Some(limit) = flags.max_preprocessing {
         config.max_preprocessing = limit;
@@ -39,9 +44,12 @@ fn model_runtime(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Runtime> 
     config.limits.max_inputs = flags.max_inputs;
     config.limits.max_tokens = flags.max_request_tokens;
     for dir in &flags.model_dirs {
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("--model-dir {} is not a folder this server can read", dir.display()))?;
+        let dir = dir.canonicalize().with_context(|| {
+            format!(
+                "--model-dir {} is not a folder this server can read",
+                dir.display()
+            )
+        })?;
         config.model_dirs.push(dir);
     }
     config.models = file.models;
