@@ -200,3 +200,16 @@ fn pull_list_and_rm_in_a_fresh_home() {
     );
     let _ = std::fs::remove_dir_all(home);
 }
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    // -v logs at debug level, so stderr has log lines as well as the error.
+    let output = tessera(&["-v", "embed", "no-such-model", "text"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("no-such-model"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape in piped logs: {stderr:?}"
+    );
+}

@@ -152,7 +152,7 @@ fn a_model_too_big_for_the_budget_is_refused_with_the_reason() {
 }
 
 #[test]
-fn the_budget_evicts_the_least_recently_used_idle_model_and_spares_pinned_and_busy_ones() {
+fn the_budget_evicts_the_least_recently_used_idle_model_and_spares_pinned_ones() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["a", "b", "c"] {
         copy_model(dir.path(), name);
@@ -189,6 +189,60 @@ fn the_budget_evicts_the_least_recently_used_idle_model_and_spares_pinned_and_bu
     assert_eq!(server.model("c")["state"], "ready");
     let evicted = server.metric("tessera_model_evictions_total{model=\"b\"}");
     assert_eq!(evicted, 1.0);
+}
+
+#[test]
+fn a_model_in_use_is_never_evicted() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        copy_model(dir.path(), name);
+    }
+    // Room for one copy at a time.
+    let server = &Server::start(&[
+        "--preload",
+        "",
+        "--model-dir",
+        dir.path().to_str().unwrap(),
+        "--memory-budget",
+        "150MB",
+        "--max-batch-tokens",
+        "512",
+        "--body-limit",
+        "8000000",
+    ]);
+    assert_eq!(server.embed_with("a", json!("x")).status, 200);
+    let long: Vec<String> = (0..1500)
+        .map(|i| {
+            format!(
+                "{i} {}",
+                "a long sentence that keeps the engine busy ".repeat(5)
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let busy = scope.spawn(|| {
+            server.post(
+                "/v1/embeddings",
+                &json!({ "model": "a", "input": long, "truncate": true }),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(server.model("a")["in_flight"], 1, "a is busy");
+        let refused = server.embed_with("b", json!("x"));
+        assert_error(&refused, 503, "`a`");
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("in use"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(busy.join().expect("client").status, 200);
+    });
+    // Idle now: a makes room for b.
+    assert_eq!(server.embed_with("b", json!("x")).status, 200);
+    assert_eq!(server.model("a")["state"], "unloaded");
 }
 
 #[test]
