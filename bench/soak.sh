@@ -8,6 +8,7 @@
 #   bench/soak.sh                 # 10 minutes
 #   DURATION=120 bench/soak.sh    # 2 minutes
 #   CONNECTIONS=16 bench/soak.sh
+#   TESSERA_BIN=path/to/tessera bench/soak.sh   # skip the release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +17,10 @@ CONNECTIONS="${CONNECTIONS:-8}"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
 scripts/setup.sh >/dev/null
-cargo build --release --quiet -p tessera
-tessera="${CARGO_TARGET_DIR:-target}/release/tessera"
+if [[ -z "${TESSERA_BIN:-}" ]]; then
+  cargo build --release --quiet -p tessera
+fi
+tessera="${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}"
 "$tessera" pull all-minilm-l6-v2-int8 >/dev/null
 
 work="$(mktemp -d)"
