@@ -7,24 +7,80 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tessera_runtime::RuntimeError;
 use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
+use utoipa::ToSchema;
 
 use crate::extract::ApiJson;
 use crate::metrics_layer::ModelLabel;
 use crate::{ApiError, AppState};
 
 /// OpenAI's embeddings request, plus `truncate` (tessera's: cut over-long inputs instead of failing).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"model": "all-minilm-l6-v2-int8", "input": ["The cat sleeps.", "A kitten naps."]}))]
 pub(crate) struct EmbeddingRequest {
+    /// What to embed.
+    #[schema(value_type = EmbeddingInput)]
     input: Value,
+    /// A catalog id (see `GET /v1/models`) or a model the server has loaded.
+    #[schema(example = "all-minilm-l6-v2-int8")]
     model: String,
+    /// `float` (default): arrays of numbers; `base64`: little-endian f32 bytes in base64.
     #[serde(default)]
     encoding_format: EncodingFormat,
+    /// Must equal the model's dimensions when given: tessera's models are not trained to be cut.
+    #[schema(minimum = 1, example = 384)]
     dimensions: Option<usize>,
+    /// Cut inputs longer than the model's limit instead of answering 400.
     #[serde(default)]
     truncate: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+/// Documents the shapes `input` accepts (parsing them is `parse_input`'s): a non-empty string, or
+/// a non-empty array of non-empty strings, of token ids, or of non-empty token-id arrays.
+struct EmbeddingInput;
+
+impl utoipa::PartialSchema for EmbeddingInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let text = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+        };
+        let token = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(u32::MAX))
+        };
+        let tokens = || ArrayBuilder::new().items(token()).min_items(Some(1));
+        OneOfBuilder::new()
+            .description(Some(
+                "What to embed: a string, an array of strings, an array of token ids, or an array of token-id arrays. Strings and arrays must not be empty; each input must fit the model's window unless `truncate` is set.",
+            ))
+            .item(text().description(Some("One text.")))
+            .item(
+                ArrayBuilder::new()
+                    .items(text())
+                    .min_items(Some(1))
+                    .description(Some("Several texts, embedded in order.")),
+            )
+            .item(tokens().description(Some(
+                "One input as token ids of the model's vocabulary; special tokens are added.",
+            )))
+            .item(
+                ArrayBuilder::new()
+                    .items(tokens())
+                    .min_items(Some(1))
+                    .description(Some("Several inputs as token ids.")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for EmbeddingInput {}
+
+/// How vectors are written in the response.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum EncodingFormat {
     #[default]
@@ -32,34 +88,75 @@ enum EncodingFormat {
     Base64,
 }
 
-#[derive(Serialize)]
+/// OpenAI's embeddings response.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "object": "list",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.0123, -0.0456, 0.0789]}],
+    "model": "all-minilm-l6-v2-int8",
+    "usage": {"prompt_tokens": 5, "total_tokens": 5}
+}))]
 struct EmbeddingResponse {
+    /// Always `list`.
     object: &'static str,
+    /// One item per input, in input order.
     data: Vec<EmbeddingData>,
+    /// The model as it was asked for.
     model: String,
+    /// Tokens counted.
     usage: Usage,
 }
 
-#[derive(Serialize)]
+/// One vector.
+#[derive(Serialize, ToSchema)]
 struct EmbeddingData {
+    /// Always `embedding`.
     object: &'static str,
+    /// The input's position in the request.
     index: usize,
+    /// The vector.
     embedding: EmbeddingValue,
 }
 
-#[derive(Serialize)]
+/// A vector as numbers (`encoding_format: float`) or base64 of little-endian f32 (`base64`).
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum EmbeddingValue {
     Float(Vec<f32>),
     Base64(String),
 }
 
-#[derive(Serialize)]
+/// Tokens counted, special tokens included.
+#[derive(Serialize, ToSchema)]
 struct Usage {
+    /// Tokens in all inputs.
     prompt_tokens: usize,
+    /// The same: embeddings have no completion.
     total_tokens: usize,
 }
 
+/// Embeds one or more inputs with an embedding model, loading it on first use.
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    operation_id = "createEmbedding",
+    tag = "embeddings",
+    request_body = EmbeddingRequest,
+    responses(
+        (status = 200, description = "One vector per input, in input order", body = EmbeddingResponse),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 502, response = crate::openapi::BadGateway),
+        (status = 503, response = crate::openapi::Overloaded),
+        (status = 504, response = crate::openapi::Timeout),
+    ),
+    security((), ("bearer" = []))
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<EmbeddingRequest>,

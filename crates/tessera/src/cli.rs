@@ -48,7 +48,10 @@ pub enum Command {
   tessera serve --port 9000 --preload all-minilm-l6-v2-int8 --pin all-minilm-l6-v2-int8
   tessera serve --model-dir /srv/models --idle-unload 10m --memory-budget 8GiB
   curl http://127.0.0.1:8080/v1/embeddings -H 'Content-Type: application/json' \\
-       -d '{\"model\": \"all-minilm-l6-v2-int8\", \"input\": [\"hello\", \"world\"]}'")]
+       -d '{\"model\": \"all-minilm-l6-v2-int8\", \"input\": [\"hello\", \"world\"]}'
+  TESSERA_API_KEY=sk-team TESSERA_ADMIN_KEY=sk-admin tessera serve --host 0.0.0.0
+  curl http://127.0.0.1:8080/v1/models -H 'Authorization: Bearer sk-team'
+  curl http://127.0.0.1:8080/openapi.json     # every route, its statuses and the key scheme")]
     Serve(ServeArgs),
     /// Fetch catalog models into the cache and verify their checksums.
     #[command(after_help = "Examples:
@@ -138,6 +141,35 @@ pub struct ServeArgs {
     /// even if a download or a load is still running.
     #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
+    /// An API key clients send as `Authorization: Bearer KEY`; with one, every /v1 route needs a key. Repeat the flag; TESSERA_API_KEY takes several, comma-separated. Without any key every route is open.
+    #[arg(
+        long = "api-key",
+        env = "TESSERA_API_KEY",
+        value_name = "KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<Secret>,
+    /// A file of API keys, one per line; blank lines and lines starting with # are ignored.
+    #[arg(long, env = "TESSERA_API_KEY_FILE", value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// An admin key: opens every route, and only admin keys open the admin routes (pull, load, unload). Repeat the flag; TESSERA_ADMIN_KEY takes several, comma-separated.
+    #[arg(
+        long = "admin-key",
+        env = "TESSERA_ADMIN_KEY",
+        value_name = "KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_keys: Vec<Secret>,
+    /// A key for /metrics alone (an admin key opens it too); without it /metrics is open.
+    #[arg(
+        long,
+        env = "TESSERA_METRICS_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub metrics_key: Option<Secret>,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     #[command(flatten)]
@@ -195,6 +227,31 @@ fn parse_budget(text: &str) -> Result<u64, String> {
         return Ok((total as f64 * share / 100.0) as u64);
     }
     tessera_core::parse_size(text).map_err(|e| e.to_string())
+}
+
+/// A secret as given on the command line; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -61,7 +61,7 @@ fn models_load_on_first_use_and_list_their_state() {
 
 #[test]
 fn sixteen_concurrent_first_requests_share_one_load_and_listing_never_waits() {
-    let server = &Server::start_env(&no_preload(), &[("TESSERA_TEST_LOAD_DELAY_MS", "2000")]);
+    let server = &Server::start_with_env(&no_preload(), &[("TESSERA_TEST_LOAD_DELAY_MS", "2000")]);
     std::thread::scope(|scope| {
         let clients: Vec<_> = (0..16)
             .map(|i| scope.spawn(move || server.embed_with(MODEL, json!(format!("request {i}")))))
@@ -290,7 +290,7 @@ fn a_broken_model_cools_down_then_loads_once_fixed() {
 
 #[test]
 fn a_panicking_engine_call_answers_500_and_the_model_keeps_serving() {
-    let server = Server::start_env(&[], &[("TESSERA_TEST_PANIC_FIRST_CALL", "1")]);
+    let server = Server::start_with_env(&[], &[("TESSERA_TEST_PANIC_FIRST_CALL", "1")]);
     let crashed = server.embed_with(MODEL, json!("the engine panics on this one"));
     assert_eq!(crashed.status, 500, "{}", crashed.body);
     let message = crashed.body["error"]["message"].as_str().unwrap();
@@ -413,7 +413,7 @@ fn a_full_preprocessing_stage_refuses_at_once_with_retry_after() {
 #[cfg(unix)]
 #[test]
 fn sigterm_during_a_slow_load_exits_within_the_grace() {
-    let mut server = Server::start_env(
+    let mut server = Server::start_with_env(
         &["--preload", "", "--shutdown-grace", "1"],
         &[("TESSERA_TEST_LOAD_DELAY_MS", "30000")],
     );

@@ -6,10 +6,10 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tessera_hub::Hub;
 use tessera_runtime::{Runtime, TestHooks};
-use tessera_server::{AppState, ServerConfig};
+use tessera_server::{ApiKey, AppState, AuthConfig, ServerConfig};
 use tessera_tasks::Registry;
 
-use crate::cli::ServeArgs;
+use crate::cli::{Secret, ServeArgs};
 use crate::config::FileConfig;
 
 pub fn run(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
@@ -64,6 +64,8 @@ fn model_runtime(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Runtime> 
 }
 
 async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
+    // Bad keys stop the start before any model loads.
+    let auth = auth_config(&args)?;
     let metrics = PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -81,6 +83,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
     let config = ServerConfig {
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.request_timeout),
+        auth,
     };
     let app = tessera_server::router(
         AppState {
@@ -95,7 +98,10 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     // Scripts and tests read this line to find the port.
     println!("tessera listening on http://{address}");
-    tracing::info!(%address, "serving");
+    tracing::info!(%address, auth = ?config.auth, "serving");
+    if let Some(warning) = config.auth.exposure_warning(address) {
+        tracing::warn!("{warning}");
+    }
     let grace = Duration::from_secs(args.shutdown_grace);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
@@ -111,6 +117,37 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The keys of --api-key, --api-key-file, --admin-key and --metrics-key. Error messages say
+/// which flag and which key is at fault, never the key.
+fn auth_config(args: &ServeArgs) -> anyhow::Result<AuthConfig> {
+    fn keys(secrets: &[Secret], flag: &str) -> anyhow::Result<Vec<ApiKey>> {
+        secrets
+            .iter()
+            .enumerate()
+            .map(|(i, secret)| {
+                ApiKey::new(secret.expose().trim()).with_context(|| {
+                    format!("{flag}: key {} of {} is not usable", i + 1, secrets.len())
+                })
+            })
+            .collect()
+    }
+    let mut user_keys = keys(&args.api_keys, "--api-key (or TESSERA_API_KEY)")?;
+    if let Some(path) = &args.api_key_file {
+        user_keys.extend(tessera_server::read_key_file(path).context("--api-key-file")?);
+    }
+    let admin_keys = keys(&args.admin_keys, "--admin-key (or TESSERA_ADMIN_KEY)")?;
+    let metrics_key = keys(
+        args.metrics_key.as_slice(),
+        "--metrics-key (or TESSERA_METRICS_KEY)",
+    )?
+    .pop();
+    Ok(AuthConfig {
+        user_keys,
+        admin_keys,
+        metrics_key,
+    })
 }
 
 async fn shutdown_signal() {

@@ -20,11 +20,11 @@ pub struct Server {
 impl Server {
     /// Starts `tessera serve --port 0` with extra flags and waits until it listens.
     pub fn start(extra: &[&str]) -> Server {
-        Server::start_env(extra, &[])
+        Server::start_with_env(extra, &[])
     }
 
-    /// Like [`Server::start`], with extra environment variables (the runtime's test hooks).
-    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(extra)
@@ -60,13 +60,28 @@ impl Server {
 
     /// POSTs a raw body; returns the status, the Retry-After header and the body as JSON (or Null).
     pub fn post_raw(&self, path: &str, body: &str) -> Reply {
-        let mut response = self
+        self.post_with(path, body, &[])
+    }
+
+    /// POSTs a raw JSON body with extra headers, such as `Authorization`.
+    pub fn post_with(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self
             .agent
             .post(&self.url(path))
-            .header("Content-Type", "application/json")
-            .send(body)
-            .expect("request");
-        reply(&mut response)
+            .header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        reply(&mut request.send(body).expect("request"))
+    }
+
+    /// GETs with extra headers, such as `Authorization`.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.agent.get(&self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        reply(&mut request.call().expect("request"))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Reply {
@@ -146,13 +161,24 @@ impl Drop for Server {
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<String>,
+    pub headers: ureq::http::HeaderMap,
+    /// The body as text.
+    pub text: String,
+    /// The body as JSON, or Null when it is not JSON.
     pub body: Value,
+}
+
+impl Reply {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 fn reply(response: &mut ureq::http::Response<ureq::Body>) -> Reply {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
+    let headers = response.headers().clone();
+    let retry_after = headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
@@ -160,7 +186,9 @@ fn reply(response: &mut ureq::http::Response<ureq::Body>) -> Reply {
     Reply {
         status,
         retry_after,
+        headers,
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
     }
 }
 
