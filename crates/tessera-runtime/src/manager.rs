@@ -617,9 +617,12 @@ impl Inner {
             }
         };
         let resident = model.resident;
-        // The last holder's drop closes the queue and joins the worker; requests still running
-        // on the model hold it until they finish.
-        drop(model);
+        // Requests still running on the model hold it until they finish; the last of them closes
+        // the worker's queue. Otherwise wait here for the engine to be dropped, so the trim below
+        // hands its memory back.
+        if let Ok(model) = Arc::try_unwrap(model) {
+            model.worker.join();
+        }
         trim();
         tracing::info!(
             model = slot.id,

@@ -67,7 +67,8 @@ pub(crate) struct WorkerSpec {
 }
 
 /// A handle to a model's worker. Dropping it closes the queue; the thread finishes what is
-/// queued and is joined.
+/// queued and ends on its own (never blocking the dropper, which may be an async thread or a
+/// shutdown past its deadline). [`Worker::join`] also waits for it.
 pub(crate) struct Worker {
     model: String,
     capacity: usize,
@@ -78,12 +79,7 @@ pub(crate) struct Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
-        }
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = thread.join();
-        }
+        self.close();
     }
 }
 
@@ -104,6 +100,21 @@ impl Worker {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Closes the queue and waits until the thread has finished what was queued and dropped the
+    /// runner, so the engine's memory is free when this returns.
+    pub(crate) fn join(self) {
+        self.close();
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
     }
 
     /// Jobs waiting in the queue now.

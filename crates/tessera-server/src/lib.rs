@@ -175,7 +175,11 @@ async fn time_limit(
 ) -> axum::response::Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => axum::response::IntoResponse::into_response(ApiError::timeout(limit)),
+        Err(_) => {
+            metrics::counter!("tessera_requests_refused_total", "reason" => "deadline")
+                .increment(1);
+            axum::response::IntoResponse::into_response(ApiError::timeout(limit))
+        }
     }
 }
 

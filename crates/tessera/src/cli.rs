@@ -52,7 +52,7 @@ pub enum Command {
   TESSERA_API_KEY=sk-team TESSERA_ADMIN_KEY=sk-admin tessera serve --host 0.0.0.0
   curl http://127.0.0.1:8080/v1/models -H 'Authorization: Bearer sk-team'
   curl http://127.0.0.1:8080/openapi.json     # every route, its statuses and the key scheme")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Fetch catalog models into the cache and verify their checksums.
     #[command(after_help = "Examples:
   tessera pull all-minilm-l6-v2-int8

@@ -17,7 +17,7 @@ use crate::config::FileConfig;
 
 pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args, file),
+        Command::Serve(args) => serve::run(*args, file),
         Command::Pull { models } => hub::pull(&models),
         Command::List { json } => hub::list(json),
         Command::Rm { models } => hub::remove(&models),
