@@ -287,6 +287,15 @@ fn models_health_and_metrics() {
         "route=\"/v1/embeddings\"",
         &format!("model=\"{MODEL}\""),
         "tessera_model_load_seconds",
+        &format!("tessera_model_loaded{{model=\"{MODEL}\"}} 1"),
+        &format!("tessera_model_resident_bytes{{model=\"{MODEL}\"}}"),
+        &format!("tessera_model_loads_total{{model=\"{MODEL}\"}} 1"),
+        "tessera_model_queue_depth",
+        "tessera_stage_seconds_bucket{task=\"embed\"",
+        "stage=\"queue\"",
+        "stage=\"preprocess\"",
+        "stage=\"inference\"",
+        "stage=\"postprocess\"",
     ] {
         assert!(
             metrics.contains(needle),
