@@ -494,8 +494,11 @@ impl Inner {
         };
         let loaded =
             (family.load)(&local, &context).map_err(|e| RuntimeError::from_load(&slot.id, e))?;
+        // The RSS difference, but never less than the weights: memory freed by an earlier unload
+        // and reused here would otherwise hide part of the model.
+        let weights = tessera_tasks::registry::file_bytes(&local);
         let resident = match (before, resident_bytes()) {
-            (Some(before), Some(after)) if after > before => after - before,
+            (Some(before), Some(after)) => after.saturating_sub(before).max(weights),
             _ => estimate,
         };
         let spec = WorkerSpec {

@@ -74,6 +74,12 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
         .context("invalid histogram buckets")?
         .install_recorder()
         .context("could not install the metrics recorder")?;
+    // Load the ONNX Runtime library now, so its own memory is not counted as the first model's
+    // resident size. Models on other engines still serve without it.
+    match tessera_engines::onnx::init_runtime() {
+        Ok(library) => tracing::debug!(library = %library.display(), "ONNX Runtime ready"),
+        Err(error) => tracing::warn!(%error, "ONNX models will not load"),
+    }
     let runtime = model_runtime(&args, file)?;
     for model in args.preload.iter().filter(|m| !m.is_empty()) {
         runtime.load(model).await.with_context(|| {
