@@ -42,6 +42,14 @@ pub enum RuntimeError {
     /// The caller's input cannot be processed.
     #[error("{0}")]
     InvalidInput(String),
+    /// A request field other than the input is wrong for this model.
+    #[error("{message}")]
+    InvalidParam {
+        /// The request field at fault.
+        param: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A bounded stage is full; try again shortly.
     #[error("{message}")]
     Overloaded {
@@ -129,7 +137,8 @@ impl RuntimeError {
             TaskError::Files(hub) => return RuntimeError::from_hub(model, hub),
             TaskError::ModelFile { .. }
             | TaskError::Unsupported(_)
-            | TaskError::InvalidInput(_) => FailureKind::BadModel,
+            | TaskError::InvalidInput(_)
+            | TaskError::InvalidParam { .. } => FailureKind::BadModel,
             TaskError::Engine(tessera_engines::EngineError::Load { .. }) => FailureKind::BadModel,
             TaskError::Engine(tessera_engines::EngineError::RuntimeLibrary { .. }) => {
                 FailureKind::Unavailable
@@ -150,6 +159,9 @@ impl RuntimeError {
     pub(crate) fn from_task(model: &str, error: TaskError) -> RuntimeError {
         match error {
             TaskError::InvalidInput(message) => RuntimeError::InvalidInput(message),
+            TaskError::InvalidParam { param, message } => {
+                RuntimeError::InvalidParam { param, message }
+            }
             other => RuntimeError::Inference {
                 model: model.to_string(),
                 message: other.to_string(),

@@ -5,7 +5,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tessera_runtime::RuntimeError;
 use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
 use utoipa::ToSchema;
 
@@ -174,13 +173,7 @@ pub(crate) async fn create(
                 dimensions: request.dimensions,
             },
         )
-        .await
-        .map_err(|error| match error {
-            RuntimeError::InvalidInput(message) if message.contains("`dimensions`") => {
-                ApiError::bad_request(message).param("dimensions")
-            }
-            other => other.into(),
-        })?;
+        .await?;
     let data = embedded
         .vectors
         .into_iter()

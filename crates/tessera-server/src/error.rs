@@ -172,6 +172,7 @@ impl From<RuntimeError> for ApiError {
                 .code("model_not_found"),
             RuntimeError::WrongTask { .. } => ApiError::bad_request(message).param("model"),
             RuntimeError::InvalidInput(_) => ApiError::bad_request(message).param("input"),
+            RuntimeError::InvalidParam { param, .. } => ApiError::bad_request(message).param(param),
             RuntimeError::Overloaded { .. }
             | RuntimeError::OverBudget { .. }
             | RuntimeError::Unavailable { .. } => overloaded(message),

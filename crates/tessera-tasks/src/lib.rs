@@ -50,6 +50,14 @@ pub enum TaskError {
     /// The caller's input cannot be processed as given.
     #[error("{0}")]
     InvalidInput(String),
+    /// A request field other than the input is wrong for this model.
+    #[error("{message}")]
+    InvalidParam {
+        /// The request field at fault, as the wire names it.
+        param: &'static str,
+        /// What is wrong and what to send instead.
+        message: String,
+    },
     /// A broken invariant inside tessera: a bug.
     #[error("internal error: {0}")]
     Internal(String),

@@ -121,14 +121,12 @@ fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
         400,
         "vocabulary",
     );
-    assert_error(
-        &server.post(
-            "/v1/embeddings",
-            &json!({ "model": MODEL, "input": "hi", "dimensions": 128 }),
-        ),
-        400,
-        "384",
+    let wrong_dimensions = server.post(
+        "/v1/embeddings",
+        &json!({ "model": MODEL, "input": "hi", "dimensions": 128 }),
     );
+    assert_error(&wrong_dimensions, 400, "384");
+    assert_eq!(wrong_dimensions.body["error"]["param"], "dimensions");
     assert_error(
         &server.post(
             "/v1/embeddings",

@@ -118,10 +118,13 @@ impl Frontend for Embeddings {
         if let Some(asked) = dimensions
             && asked != self.dimensions
         {
-            return Err(TaskError::InvalidInput(format!(
-                "this model makes {}-dimensional vectors and was not trained to be truncated; omit `dimensions` or set it to {}",
-                self.dimensions, self.dimensions
-            )));
+            return Err(TaskError::InvalidParam {
+                param: "dimensions",
+                message: format!(
+                    "this model makes {}-dimensional vectors and was not trained to be truncated; omit `dimensions` or set it to {}",
+                    self.dimensions, self.dimensions
+                ),
+            });
         }
         if input.is_empty() {
             return Err(TaskError::InvalidInput(
