@@ -309,11 +309,6 @@ impl Runtime {
         statuses
     }
 
-    /// Bytes held by loaded models now.
-    pub fn resident_total(&self) -> u64 {
-        self.inner.used_bytes(None)
-    }
-
     /// The slot of `name` with its model ready, counted as in use.
     async fn acquire(
         &self,

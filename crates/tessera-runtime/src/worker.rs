@@ -148,7 +148,7 @@ impl Worker {
         self.depth.fetch_add(1, Ordering::Relaxed);
         match sender.try_send(job) {
             Ok(()) => {
-                self.publish_depth();
+                publish_depth(&self.model, &self.depth);
                 Ok(receiver)
             }
             Err(error) => {
@@ -166,11 +166,6 @@ impl Worker {
             }
         }
     }
-
-    fn publish_depth(&self) {
-        metrics::gauge!("tessera_model_queue_depth", "model" => self.model.clone())
-            .set(self.queue_depth() as f64);
-    }
 }
 
 fn run(
@@ -184,8 +179,7 @@ fn run(
     while let Ok(first) = queue.recv() {
         let jobs = gather(first, &queue, &spec);
         depth.fetch_sub(jobs.len(), Ordering::Relaxed);
-        metrics::gauge!("tessera_model_queue_depth", "model" => model.to_string())
-            .set(depth.load(Ordering::Relaxed) as f64);
+        publish_depth(model, &depth);
         // A caller that left (disconnected, past its deadline) costs no compute.
         let (live, gone): (Vec<Job>, Vec<Job>) =
             jobs.into_iter().partition(|job| !job.reply.is_closed());
@@ -254,6 +248,12 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// Publishes a model's queue depth, after every change to it.
+fn publish_depth(model: &str, depth: &AtomicUsize) {
+    metrics::gauge!("tessera_model_queue_depth", "model" => model.to_string())
+        .set(depth.load(Ordering::Relaxed) as f64);
 }
 
 /// Records one stage's latency for a task and model.
