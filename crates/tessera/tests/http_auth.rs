@@ -306,19 +306,9 @@ fn without_keys_everything_is_open_and_documented() {
 
 #[test]
 fn a_local_model_id_with_slashes_is_reached_percent_encoded() {
-    let home = std::env::var_os("TESSERA_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tessera")
-        });
-    let cached = home.join("models").join(MODEL);
     // A model two folders deep under a --model-dir: its id holds a `/`.
     let dir = tempfile::tempdir().unwrap();
-    let nested = dir.path().join("team").join("minilm");
-    std::fs::create_dir_all(&nested).unwrap();
-    for file in ["model.onnx", "tokenizer.json", "config.json"] {
-        std::fs::copy(cached.join(file), nested.join(file)).expect("the test model is cached");
-    }
+    common::copy_model(dir.path(), "team/minilm");
     let id = "team/minilm";
     let server = Server::start(&["--model-dir", dir.path().to_str().unwrap(), "--preload", id]);
     let reply = get(&server, "/v1/models/team%2Fminilm", None);

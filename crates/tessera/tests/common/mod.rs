@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -225,4 +226,24 @@ pub fn assert_error(reply: &Reply, status: u16, needle: &str) {
         "message `{message}` lacks `{needle}`"
     );
     assert!(reply.body["error"]["type"].is_string(), "{}", reply.body);
+}
+
+/// The tessera cache the test models were fetched into.
+pub fn tessera_home() -> PathBuf {
+    match std::env::var_os("TESSERA_HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tessera"),
+    }
+}
+
+/// Copies the cached int8 MiniLM into `dir/name`, a model folder the server detects by its files.
+pub fn copy_model(dir: &Path, name: &str) -> PathBuf {
+    let source = tessera_home().join("models").join(MODEL);
+    let target = dir.join(name);
+    std::fs::create_dir_all(&target).unwrap();
+    for file in ["model.onnx", "tokenizer.json", "config.json"] {
+        std::fs::copy(source.join(file), target.join(file))
+            .unwrap_or_else(|e| panic!("copy {file} (run scripts/fetch-models.sh): {e}"));
+    }
+    target
 }
