@@ -105,6 +105,11 @@ impl Store {
 
     /// Puts the blob at `dest`: a hard link, else a symbolic link, else a copy; replaced atomically.
     pub(crate) fn link(&self, blob: &Path, dest: &Path) -> Result<()> {
+        // rename() onto a hard link of the same file does nothing and leaves the temporary name
+        // behind, so a file that already is the blob is left as it is.
+        if same_file(blob, dest) {
+            return Ok(());
+        }
         let dir = dest.parent().unwrap_or(Path::new("."));
         let temp = |how: &dyn Fn(&Path) -> std::io::Result<()>| {
             tempfile::Builder::new()
@@ -263,6 +268,21 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
     ))
 }
 
+/// Whether both paths name the same file on disk (one inode).
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::symlink_metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_a: &Path, _b: &Path) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +303,25 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".link-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn linking_the_same_blob_twice_leaves_no_temporary_file() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::new(home.path().to_path_buf());
+        let blob = home.path().join("blob");
+        fs::write(&blob, b"weights").unwrap();
+        let dest = home.path().join("dest");
+        store.link(&blob, &dest).unwrap();
+        store.link(&blob, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"weights");
+        let names: Vec<String> = fs::read_dir(home.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".link-"))
+            .collect();
+        assert!(names.is_empty(), "left behind: {names:?}");
     }
 
     #[test]
