@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
-# Installs what tessera needs at run time that cargo does not build: the ONNX Runtime shared library,
+# Installs what building tessera needs besides cargo (cmake, a C++ compiler and libclang, with which
+# llama-cpp-sys-2 builds llama.cpp from source), and what it needs at run time that cargo does not
+# build: the ONNX Runtime shared library,
 # taken from the `onnxruntime` wheel on PyPI (ort loads it with `load-dynamic`), into
 # "$TESSERA_HOME/lib" (default ~/.cache/tessera/lib). Idempotent: a second run does nothing.
 #
 #   scripts/setup.sh            # CPU build of ONNX Runtime
 #   ORT_VERSION=1.32.0 scripts/setup.sh
 set -euo pipefail
+
+# Build tools for llama.cpp, from the system's packages (Debian/Ubuntu names).
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v c++ >/dev/null || need+=(g++)
+ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+if ((${#need[@]})); then
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    echo "Installing ${need[*]} (to build llama.cpp)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  else
+    echo "setup: building llama.cpp needs ${need[*]}; install them with your package manager" >&2
+    exit 1
+  fi
+fi
 
 ORT_VERSION="${ORT_VERSION:-1.32.0}"
 TESSERA_HOME="${TESSERA_HOME:-$HOME/.cache/tessera}"

@@ -7,11 +7,14 @@
 //!   (falling back to the CPU with a log line that says why, and reporting the device it ended up
 //!   on), describes the graph's inputs and outputs, and runs borrowed typed tensors
 //!   ([`onnx::TensorInput`]) into owned ones ([`onnx::Outputs`]). Tasks never touch `ort`.
+//! - [`llama`]: llama.cpp through `llama-cpp-2`: [`llama::GgufModel`] (GGUF weights by mmap,
+//!   tokenizer, metadata, samplers and grammars) and [`llama::GgufContext`] (one KV cache that
+//!   several sequences share, decoded together).
 //! - [`candle`]: the candle device for a requested [`Device`], with the same fallback, and
 //!   [`candle::BertEncoder`], a BERT-family encoder from safetensors weights.
 //!
-//! Each engine sits behind a cargo feature (`onnx`, `candle`; `cuda`, `tensorrt`, `coreml` for
-//! accelerators). With a feature off, its module keeps the same API and returns
+//! Each engine sits behind a cargo feature (`onnx`, `gguf`, `candle`; `cuda`, `tensorrt`,
+//! `coreml`, `metal`, `vulkan` for accelerators). With a feature off, its module keeps the same API and returns
 //! [`EngineError::NotCompiled`] naming the feature to add, so callers carry no `#[cfg]`.
 //! This crate knows nothing of tasks, tokenizers or the wire.
 //!
@@ -39,6 +42,7 @@ use std::path::PathBuf;
 pub use tessera_core::Device;
 
 pub mod candle;
+pub mod llama;
 pub mod onnx;
 
 use onnx::ElementType;
@@ -117,6 +121,9 @@ pub fn compiled_engines() -> Vec<&'static str> {
     if cfg!(feature = "onnx") {
         engines.push("onnx");
     }
+    if cfg!(feature = "gguf") {
+        engines.push("gguf");
+    }
     if cfg!(feature = "candle") {
         engines.push("candle");
     }
@@ -128,6 +135,12 @@ pub fn compiled_engines() -> Vec<&'static str> {
     }
     if cfg!(feature = "coreml") {
         engines.push("coreml");
+    }
+    if cfg!(feature = "metal") {
+        engines.push("metal");
+    }
+    if cfg!(feature = "vulkan") {
+        engines.push("vulkan");
     }
     engines
 }

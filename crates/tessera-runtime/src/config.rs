@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tessera_engines::onnx::SessionConfig;
 use tessera_tasks::RequestLimits;
+use tessera_tasks::registry::LlmSettings;
 
 use crate::worker::BatchConfig;
 
@@ -18,6 +19,8 @@ pub struct RuntimeConfig {
     pub batch: BatchConfig,
     /// Per-request caps (inputs, tokens).
     pub limits: RequestLimits,
+    /// llama.cpp settings for LLMs (context, sequences, threads …).
+    pub llm: LlmSettings,
     /// Unload a model unused this long; `None` never unloads.
     pub idle_unload: Option<Duration>,
     /// Most bytes all loaded models together may hold.
@@ -49,6 +52,7 @@ impl Default for RuntimeConfig {
             session: SessionConfig::default(),
             batch: BatchConfig::default(),
             limits: RequestLimits::default(),
+            llm: LlmSettings::default(),
             idle_unload: Some(Duration::from_secs(300)),
             memory_budget: default_memory_budget(),
             pinned: Vec::new(),

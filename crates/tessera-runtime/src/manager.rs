@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tessera_core::{Device, EngineKind, Task};
 use tessera_hub::{Hub, ModelRef, Scope};
-use tessera_tasks::{Family, Frontend, LoadContext, Registry};
+use tessera_tasks::{Family, Frontend, LoadContext, Registry, TaskError};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::RuntimeConfig;
@@ -286,6 +286,30 @@ impl Runtime {
         Ok(response)
     }
 
+    /// Runs `work` on model `name`'s frontend, on the blocking pool, loading the model first if
+    /// needed: for what needs the model but not its engine (tokenizing, rendering a prompt).
+    pub async fn with_frontend<F: Frontend, T: Send + 'static>(
+        &self,
+        name: &str,
+        work: impl FnOnce(&F) -> Result<T, TaskError> + Send + 'static,
+    ) -> Result<T, RuntimeError> {
+        let (slot, model, _in_use) = self.acquire(name, Some(F::TASK)).await?;
+        let model_id = slot.id.clone();
+        let frontend =
+            model
+                .frontend
+                .clone()
+                .downcast::<F>()
+                .map_err(|_| RuntimeError::WrongTask {
+                    model: model_id.clone(),
+                    actual: model.family.task,
+                    expected: F::TASK,
+                })?;
+        blocking(&model_id, move || work(&frontend))
+            .await?
+            .map_err(|e| RuntimeError::from_task(&model_id, e))
+    }
+
     /// Loads `name` now if it is not loaded (for operators and `--preload`), and returns its status.
     pub async fn load(&self, name: &str) -> Result<ModelStatus, RuntimeError> {
         let (slot, _model, in_use) = self.acquire(name, None).await?;
@@ -486,6 +510,7 @@ impl Inner {
             session: self.config.session.clone(),
             budget: self.config.batch.budget,
             limits: self.config.limits,
+            llm: self.config.llm.clone(),
         };
         let loaded =
             (family.load)(&local, &context).map_err(|e| RuntimeError::from_load(&slot.id, e))?;

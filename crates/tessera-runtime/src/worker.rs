@@ -2,13 +2,13 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tessera_tasks::packing::Budget;
-use tessera_tasks::registry::{AnyValue, Cancelled, DynRunner};
+use tessera_tasks::registry::{AnyValue, Cancelled, DynRunner, DynStepRunner, EngineSide};
 use tessera_tasks::{Batching, TaskError};
 use tokio::sync::oneshot;
 
@@ -84,7 +84,7 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    pub(crate) fn spawn(spec: WorkerSpec, runner: Box<dyn DynRunner>) -> std::io::Result<Worker> {
+    pub(crate) fn spawn(spec: WorkerSpec, runner: EngineSide) -> std::io::Result<Worker> {
         let (sender, receiver) = mpsc::sync_channel(spec.config.queue_capacity.max(1));
         let depth = Arc::new(AtomicUsize::new(0));
         let model = spec.model.clone();
@@ -92,7 +92,10 @@ impl Worker {
         let thread_depth = depth.clone();
         let thread = std::thread::Builder::new()
             .name(format!("tessera-{}", spec.model))
-            .spawn(move || run(spec, runner, receiver, thread_depth))?;
+            .spawn(move || match runner {
+                EngineSide::Batch(runner) => run(spec, runner, receiver, thread_depth),
+                EngineSide::Step(runner) => run_steps(spec, runner, receiver, thread_depth),
+            })?;
         Ok(Worker {
             model,
             capacity,
@@ -242,6 +245,88 @@ fn run(
     tracing::debug!(model, "worker stopped");
 }
 
+/// The loop of a step runner: admit queued jobs while it has room (blocking only when it has
+/// nothing to do), then advance every admitted job one step. Each caller is answered as soon as
+/// its job is admitted, with the handle its results arrive through. When the queue closes, the
+/// admitted jobs still run to their end before the thread stops.
+fn run_steps(
+    spec: WorkerSpec,
+    mut runner: Box<dyn DynStepRunner>,
+    queue: Receiver<Job>,
+    depth: Arc<AtomicUsize>,
+) {
+    let model = spec.model.as_str();
+    let mut open = true;
+    let mut panic_next = spec.panic_first_call;
+    loop {
+        while open && runner.free_slots() > 0 {
+            let next = if runner.busy() {
+                match queue.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        None
+                    }
+                }
+            } else {
+                match queue.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => {
+                        open = false;
+                        None
+                    }
+                }
+            };
+            let Some(job) = next else { break };
+            depth.fetch_sub(1, Ordering::Relaxed);
+            publish_depth(model, &depth);
+            if job.reply.is_closed() {
+                metrics::counter!("tessera_requests_dropped_total", "model" => model.to_string())
+                    .increment(1);
+                continue;
+            }
+            stage(spec.task, model, "queue", job.queued.elapsed());
+            let Job {
+                input, span, reply, ..
+            } = job;
+            let admitted = catch_unwind(AssertUnwindSafe(|| {
+                if std::mem::take(&mut panic_next) {
+                    panic!("injected by TESSERA_TEST_PANIC_FIRST_CALL");
+                }
+                runner.admit_any(input)
+            }));
+            let answer = match admitted {
+                Ok(result) => result.map_err(JobError::Task),
+                Err(panic) => {
+                    let message = panic_message(panic.as_ref());
+                    metrics::counter!("tessera_engine_panics_total", "model" => model.to_string())
+                        .increment(1);
+                    span.in_scope(
+                        || tracing::error!(model, panic = %message, "engine call panicked"),
+                    );
+                    Err(JobError::Panicked(message))
+                }
+            };
+            let _ = reply.send(answer);
+        }
+        if !runner.busy() {
+            if open {
+                continue;
+            }
+            break;
+        }
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| runner.step())) {
+            let message = panic_message(panic.as_ref());
+            metrics::counter!("tessera_engine_panics_total", "model" => model.to_string())
+                .increment(1);
+            tracing::error!(model, panic = %message, "engine step panicked; ending its jobs");
+            runner.abort_all(&message);
+        }
+    }
+    tracing::debug!(model, "worker stopped");
+}
+
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -358,7 +443,11 @@ mod tests {
             calls: calls.clone(),
             gate: gate.clone(),
         };
-        (Worker::spawn(spec, Box::new(runner)).unwrap(), calls, gate)
+        (
+            Worker::spawn(spec, EngineSide::Batch(Box::new(runner))).unwrap(),
+            calls,
+            gate,
+        )
     }
 
     fn answer(receiver: oneshot::Receiver<Reply>) -> Result<u32, String> {

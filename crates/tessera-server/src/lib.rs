@@ -36,6 +36,7 @@ mod auth;
 mod embeddings;
 mod error;
 mod extract;
+mod llm;
 mod metrics_layer;
 mod models;
 mod openapi;
@@ -140,6 +141,10 @@ fn areas(auth: &Arc<AuthConfig>) -> OpenApiRouter<AppState> {
 fn user_api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(embeddings::create))
+        .routes(routes!(llm::chat::create))
+        .routes(routes!(llm::completions::create))
+        .routes(routes!(llm::tokenize::tokenize))
+        .routes(routes!(llm::tokenize::detokenize))
         .routes(routes!(models::list))
         .routes(routes!(models::retrieve))
 }

@@ -8,17 +8,22 @@
 //! it batches and how much memory it needs ([`registry::Family`]); a loaded model is a
 //! [`registry::Frontend`] (caller side) plus a [`registry::Runner`] (worker side).
 //!
-//! Today: [`embed`], text embeddings from BERT-family encoders on ONNX Runtime or candle.
+//! Today: [`embed`], text embeddings from BERT-family encoders on ONNX Runtime or candle;
+//! [`llm`], chat, completion and fill-in-the-middle on llama.cpp, with [`chat`]'s templates and
+//! tool-call parsing.
 #![deny(missing_docs)]
 
+pub mod chat;
 pub mod embed;
+pub mod llm;
 pub mod packing;
 pub mod registry;
 
 use std::path::PathBuf;
 
 pub use registry::{
-    Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, Registry, RequestLimits, Runner,
+    Batching, Family, Frontend, LlmSettings, LoadContext, LoadedModel, Prepared, Registry,
+    RequestLimits, Runner, StepRunner,
 };
 pub use tessera_core::{Embedder, EmbedderError, Encoding};
 use tessera_engines::EngineError;

@@ -6,7 +6,9 @@
 //! resize) into an engine input with a cost, and post-processes the engine's output into the
 //! answer. Its [`Runner`] owns the engine and runs on the model's worker thread, one batch at a
 //! time. The runtime owns threads, queues and lifecycle; it sees runners through [`DynRunner`],
-//! with their types erased, so one worker serves every task.
+//! with their types erased, so one worker serves every task. Generative families (LLMs) have a
+//! [`StepRunner`] instead: it admits jobs while others run and advances all of them one step
+//! (one token) at a time, answering each caller at once with a handle to its stream.
 //!
 //! A [`Family`] ties these to the catalog: which task and engine it serves, how a local folder of
 //! its kind is recognised, how it loads, how its work is batched and how much memory it needs.
@@ -24,7 +26,11 @@ use crate::TaskError;
 use crate::packing::Budget;
 
 /// Every model family this build knows, in the order local folders are tried against them.
-pub static FAMILIES: &[&Family] = &[&crate::embed::ONNX_FAMILY, &crate::embed::CANDLE_FAMILY];
+pub static FAMILIES: &[&Family] = &[
+    &crate::embed::ONNX_FAMILY,
+    &crate::embed::CANDLE_FAMILY,
+    &crate::llm::FAMILY,
+];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
 pub type AnyValue = Box<dyn Any + Send>;
@@ -144,19 +150,92 @@ impl<R: Runner> DynRunner for R {
     }
 }
 
+/// The worker side of a model that serves many jobs at once and advances them together, a
+/// step at a time (an LLM decoding one token for every live sequence). Jobs join between steps.
+pub trait StepRunner: Send + 'static {
+    /// One job's input.
+    type Input: Send + 'static;
+    /// What the caller gets at once: a handle through which the job's results arrive as the
+    /// steps produce them (a stream).
+    type Output: Send + 'static;
+
+    /// How many more jobs it can take now.
+    fn free_slots(&self) -> usize;
+
+    /// Whether any admitted job still has work.
+    fn busy(&self) -> bool;
+
+    /// Takes a job; its work happens in later steps. An error refuses only this job.
+    fn admit(&mut self, input: Self::Input) -> Result<Self::Output, TaskError>;
+
+    /// Advances every admitted job by one step. A job whose caller has dropped its handle is
+    /// ended here, within one step.
+    fn step(&mut self);
+
+    /// Ends every admitted job with `message` (after a panic), leaving the runner usable.
+    fn abort_all(&mut self, message: &str);
+}
+
+/// A [`StepRunner`] with its types erased.
+pub trait DynStepRunner: Send {
+    /// See [`StepRunner::free_slots`].
+    fn free_slots(&self) -> usize;
+    /// See [`StepRunner::busy`].
+    fn busy(&self) -> bool;
+    /// Admits a boxed input; the boxed handle on success.
+    fn admit_any(&mut self, input: AnyValue) -> Result<AnyValue, TaskError>;
+    /// See [`StepRunner::step`].
+    fn step(&mut self);
+    /// See [`StepRunner::abort_all`].
+    fn abort_all(&mut self, message: &str);
+}
+
+impl<R: StepRunner> DynStepRunner for R {
+    fn free_slots(&self) -> usize {
+        StepRunner::free_slots(self)
+    }
+    fn busy(&self) -> bool {
+        StepRunner::busy(self)
+    }
+    fn admit_any(&mut self, input: AnyValue) -> Result<AnyValue, TaskError> {
+        let input = input.downcast::<R::Input>().map_err(|_| {
+            TaskError::Internal(format!(
+                "a job's input is not a {}",
+                std::any::type_name::<R::Input>()
+            ))
+        })?;
+        self.admit(*input)
+            .map(|output| Box::new(output) as AnyValue)
+    }
+    fn step(&mut self) {
+        StepRunner::step(self)
+    }
+    fn abort_all(&mut self, message: &str) {
+        StepRunner::abort_all(self, message)
+    }
+}
+
+/// The engine side of a loaded model, as the runtime's worker drives it.
+pub enum EngineSide {
+    /// Runs batches of jobs to completion.
+    Batch(Box<dyn DynRunner>),
+    /// Advances many jobs a step at a time.
+    Step(Box<dyn DynStepRunner>),
+}
+
 /// A model ready to serve: its frontend (downcast by callers to the concrete [`Frontend`]) and
-/// its runner (moved onto a worker thread by the runtime).
+/// its engine side (moved onto a worker thread by the runtime).
 pub struct LoadedModel {
     /// The shared caller-side half.
     pub frontend: Arc<dyn Any + Send + Sync>,
     /// The engine side.
-    pub runner: Box<dyn DynRunner>,
+    pub runner: EngineSide,
     /// Where the engine really runs, after any fallback.
     pub device: Device,
 }
 
 impl LoadedModel {
-    /// Pairs a frontend with a runner of matching input and output types.
+    /// Pairs a frontend with a batch runner of matching input and output types.
     pub fn new<F, R>(frontend: F, runner: R, device: Device) -> LoadedModel
     where
         F: Frontend,
@@ -164,7 +243,20 @@ impl LoadedModel {
     {
         LoadedModel {
             frontend: Arc::new(frontend),
-            runner: Box::new(runner),
+            runner: EngineSide::Batch(Box::new(runner)),
+            device,
+        }
+    }
+
+    /// Pairs a frontend with a step runner of matching input and output types.
+    pub fn stepping<F, R>(frontend: F, runner: R, device: Device) -> LoadedModel
+    where
+        F: Frontend,
+        R: StepRunner<Input = F::Input, Output = F::Output>,
+    {
+        LoadedModel {
+            frontend: Arc::new(frontend),
+            runner: EngineSide::Step(Box::new(runner)),
             device,
         }
     }
@@ -178,6 +270,9 @@ pub enum Batching {
     /// Jobs arriving together are merged up to the runtime's cost budget, waiting briefly for
     /// more when several arrive at once (text encoders).
     Budget,
+    /// Jobs join and leave a running set between steps (LLMs: continuous batching); the family
+    /// loads a [`StepRunner`].
+    Continuous,
 }
 
 /// What a family's loader may use besides the model's files.
@@ -189,6 +284,29 @@ pub struct LoadContext {
     pub budget: Budget,
     /// Per-request caps.
     pub limits: RequestLimits,
+    /// llama.cpp settings for generative models; each may be overridden per model.
+    pub llm: LlmSettings,
+}
+
+/// llama.cpp settings given by flags or configuration. `None` leaves the choice to the model's
+/// catalog options, then to tessera's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LlmSettings {
+    /// KV cache size in tokens, shared by the sequences (default: the model's trained context,
+    /// at most 8192).
+    pub context: Option<u32>,
+    /// Sequences decoded together (default 8).
+    pub sequences: Option<u32>,
+    /// Most tokens per decode call (default 512).
+    pub batch: Option<u32>,
+    /// CPU threads (default: one per physical core).
+    pub threads: Option<u32>,
+    /// KV cache element type (default f16).
+    pub kv_type: Option<String>,
+    /// Flash attention: auto, on or off (default auto).
+    pub flash_attention: Option<String>,
+    /// Layers offloaded to the GPU (default: all when a GPU backend is compiled and present).
+    pub gpu_layers: Option<u32>,
 }
 
 /// Caps on one request, checked before any work is queued; the error names the cap.

@@ -32,7 +32,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-fn version() -> String {
+pub fn version() -> String {
     format!(
         "{} (engines: {})",
         env!("CARGO_PKG_VERSION"),
@@ -82,6 +82,20 @@ pub enum Command {
   tessera embed all-minilm-l6-v2 --file sentences.txt --truncate > vectors.json
   tessera embed ./my-bert-folder \"local folders work too\"")]
     Embed(EmbedArgs),
+    /// Chat with an LLM: interactive, or one answer with --prompt (or from standard input).
+    #[command(after_help = "Examples:
+  tessera chat smollm2-135m-instruct                       # interactive; /reset, /system TEXT, /exit
+  tessera chat qwen2.5-coder-0.5b-instruct --prompt \"Write a haiku about Rust\"
+  echo \"What is 2+2?\" | tessera chat smollm2-135m-instruct --temperature 0
+
+In the interactive chat, Ctrl-C stops the answer being written (not the program); Ctrl-D or
+/exit quits.")]
+    Chat(ChatArgs),
+    /// Continue a text with an LLM, or fill the middle between --prompt and --suffix.
+    #[command(after_help = "Examples:
+  tessera complete smollm2-135m-instruct --prompt \"Once upon a time\" --max-tokens 40
+  tessera complete qwen2.5-coder-0.5b-instruct --prompt \"def fib(n):\\n    \" --suffix \"\\n\\nprint(fib(10))\\n\"")]
+    Complete(CompleteArgs),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -111,6 +125,30 @@ pub struct EngineArgs {
     /// Requests each model may queue; beyond that the server answers 503 with Retry-After.
     #[arg(long, env = "TESSERA_QUEUE_CAPACITY", default_value_t = 256)]
     pub queue_capacity: usize,
+    /// LLMs: KV cache size in tokens, shared by the sequences decoded together (default: the
+    /// model's trained context, at most 8192; a model's catalog options may set it).
+    #[arg(long, env = "TESSERA_CTX_SIZE")]
+    pub ctx_size: Option<u32>,
+    /// LLMs: sequences decoded together (continuous batching; default 8).
+    #[arg(long, env = "TESSERA_PARALLEL")]
+    pub parallel: Option<u32>,
+    /// LLMs: most tokens in one decode call (prompt chunks plus one per generating sequence;
+    /// default 512).
+    #[arg(long, env = "TESSERA_BATCH_SIZE")]
+    pub batch_size: Option<u32>,
+    /// LLMs: CPU threads (default: one per physical core).
+    #[arg(long, env = "TESSERA_LLM_THREADS")]
+    pub llm_threads: Option<u32>,
+    /// LLMs: KV cache type: f16 (default), f32, bf16, q8_0 or q4_0.
+    #[arg(long, env = "TESSERA_KV_CACHE_TYPE")]
+    pub kv_cache_type: Option<String>,
+    /// LLMs: flash attention: auto (default), on or off.
+    #[arg(long, env = "TESSERA_FLASH_ATTN")]
+    pub flash_attn: Option<String>,
+    /// LLMs: layers offloaded to the GPU (default: all, when built with cuda, metal or vulkan
+    /// and a GPU is present; 0 keeps them on the CPU).
+    #[arg(long, env = "TESSERA_GPU_LAYERS")]
+    pub gpu_layers: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +304,60 @@ pub struct EmbedArgs {
     /// Cut inputs longer than the model's limit instead of failing.
     #[arg(long)]
     pub truncate: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Sampling flags shared by `chat` and `complete`.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
+    /// 0 always picks the most likely token.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Nucleus sampling.
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Most tokens to generate (default: what the context has room for).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// The same seed and input give the same output.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Text that ends the answer (repeat the flag for several).
+    #[arg(long)]
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// A catalog id (such as smollm2-135m-instruct) or a local GGUF file.
+    pub model: String,
+    /// Ask this and print the answer; without it, standard input is the question when it is not
+    /// a terminal, else the chat is interactive.
+    #[arg(long, short)]
+    pub prompt: Option<String>,
+    /// A system prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// A catalog id or a local GGUF file.
+    pub model: String,
+    /// The text to continue (`\n` and `\t` are read as newline and tab); standard input when
+    /// left out.
+    #[arg(long, short)]
+    pub prompt: Option<String>,
+    /// The text after the hole: the model writes the middle (needs a model with FIM tokens).
+    #[arg(long)]
+    pub suffix: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -11,6 +11,13 @@ use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The version names the engines, and llama.cpp's line says which CPU kernels it runs with
+    // (AVX2, AVX-512 …), which needs its backend started: only when asked.
+    if args.len() == 2 && (args[1] == "--version" || args[1] == "-V") {
+        println!("tessera {}", cli::version());
+        println!("llama.cpp: {}", tessera_engines::llama::system_info());
+        return ExitCode::SUCCESS;
+    }
     // The settings file shapes the parser (its values become the flags' defaults), so it is read first.
     let file = match config::FileConfig::load(&args).and_then(|file| {
         let command = file.apply(cli::Cli::command())?;

@@ -1,6 +1,7 @@
 //! One module per verb; `run` dispatches.
 
 mod bench;
+mod chat;
 mod embed;
 mod hub;
 mod serve;
@@ -22,6 +23,8 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::List { json } => hub::list(json),
         Command::Rm { models } => hub::remove(&models),
         Command::Embed(args) => embed::run(args),
+        Command::Chat(args) => chat::chat(args),
+        Command::Complete(args) => chat::complete(args),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
     }
 }
@@ -40,6 +43,15 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
         },
         max_wait: Duration::from_millis(args.batch_wait_ms),
         queue_capacity: args.queue_capacity,
+    };
+    config.llm = tessera_tasks::LlmSettings {
+        context: args.ctx_size,
+        sequences: args.parallel,
+        batch: args.batch_size,
+        threads: args.llm_threads,
+        kv_type: args.kv_cache_type.clone(),
+        flash_attention: args.flash_attn.clone(),
+        gpu_layers: args.gpu_layers,
     };
     config
 }
