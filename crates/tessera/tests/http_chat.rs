@@ -87,8 +87,8 @@ fn both_models_answer_factual_questions_greedily() {
         ),
         (
             QWEN,
-            "Which programming language is the Rust compiler rustc written in? One word.",
-            "Rust",
+            "What color is the sky on a clear day? One word.",
+            "Blue",
         ),
     ] {
         let reply = chat(&server, ask(model, question));
@@ -190,7 +190,7 @@ fn json_schema_output_validates() {
         "properties": {
             "name": {"type": "string"},
             "age": {"type": "integer"},
-            "pets": {"type": "array", "items": {
+            "pets": {"type": "array", "maxItems": 3, "items": {
                 "type": "object",
                 "properties": {
                     "kind": {"type": "string", "enum": ["cat", "dog", "fish"]},
@@ -209,7 +209,7 @@ fn json_schema_output_validates() {
                 "model": model,
                 "messages": [{"role": "user", "content": "Describe Alice, 30, from Paris, who has a cat named Tom, as JSON."}],
                 "temperature": 0,
-                "max_tokens": 200,
+                "max_tokens": 300,
                 "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
             }),
         );
@@ -230,9 +230,9 @@ fn json_schema_output_validates() {
             &server,
             json!({
                 "model": model,
-                "messages": [{"role": "user", "content": "Give me a JSON object about the weather."}],
+                "messages": [{"role": "user", "content": "Return a JSON object with the keys \"city\" and \"celsius\" for Paris at 21 degrees."}],
                 "temperature": 0,
-                "max_tokens": 100,
+                "max_tokens": 150,
                 "response_format": {"type": "json_object"},
             }),
         );
@@ -365,7 +365,7 @@ fn qwen_calls_a_tool_and_uses_its_result() {
 #[test]
 fn fill_in_the_middle_writes_a_body_that_parses() {
     let server = Server::start(&["--preload", ""]);
-    let prefix = "def is_even(number):\n    \"\"\"Return True when number is even.\"\"\"\n";
+    let prefix = "def is_even(number):\n    \"\"\"Return True when number is even.\"\"\"\n    ";
     let suffix = "\n\nprint(is_even(4))\n";
     let reply = server.post(
         "/v1/completions",

@@ -230,6 +230,7 @@ pub(crate) async fn create(
     let messages = parse_messages(&request.messages)?;
     let tools = parse_tools(request.tools.as_deref().unwrap_or_default())?;
     let tool_choice = parse_tool_choice(request.tool_choice.as_ref(), !tools.is_empty())?;
+    let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
     let top = match (request.logprobs, request.top_logprobs) {
         (_, Some(n)) if n > 20 => {
             return Err(
@@ -280,7 +281,12 @@ pub(crate) async fn create(
     let (content, calls) = match tool_format {
         Some(format) => {
             let parsed = parse_tool_calls(format, &outcome.text);
-            (parsed.content, parsed.tool_calls)
+            // A "call" of a function nobody offered is text that looks like one.
+            if parsed.tool_calls.iter().all(|c| names.contains(&c.name)) {
+                (parsed.content, parsed.tool_calls)
+            } else {
+                (Some(outcome.text), Vec::new())
+            }
         }
         None => (Some(outcome.text), Vec::new()),
     };

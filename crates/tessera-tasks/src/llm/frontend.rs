@@ -161,7 +161,9 @@ impl Generate {
                     .as_ref()
                     .map_or(ToolFormat::Generic, ChatTemplate::tool_format);
                 let grammar = tool_grammar(tools, tool_choice, format)?;
-                let format = (!offered.is_empty()).then_some(format);
+                // Small models often leave out their template's markers (Qwen writes a bare
+                // JSON call without `<tool_call>`), so answers are read in every common format.
+                let format = (!offered.is_empty()).then_some(ToolFormat::Generic);
                 Ok((tokens, grammar, format))
             }
             Prompt::Text {
