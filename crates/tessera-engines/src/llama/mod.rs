@@ -28,21 +28,12 @@ pub use backend::{GgufContext, GgufModel, Sampler, json_schema_to_grammar, syste
 pub type Token = i32;
 
 /// How a GGUF file is loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GgufOptions {
     /// Layers offloaded to the GPU; `None` offloads every layer when a GPU backend is present.
     pub gpu_layers: Option<u32>,
     /// Lock the weights in RAM so the OS cannot page them out.
     pub mlock: bool,
-}
-
-impl Default for GgufOptions {
-    fn default() -> Self {
-        GgufOptions {
-            gpu_layers: None,
-            mlock: false,
-        }
-    }
 }
 
 /// The element type of the KV cache.

@@ -502,13 +502,12 @@ mod tests {
             n: Some(2),
             ..SamplingFields::default()
         };
-        assert_eq!(
+        assert!(
             fields
                 .sampling()
                 .unwrap_err()
                 .message()
-                .contains("`n` is 2"),
-            true
+                .contains("`n` is 2")
         );
         let fields = SamplingFields {
             temperature: Some(3.0),

@@ -20,6 +20,10 @@ pub struct ModelInfo {
     pub chat: bool,
 }
 
+/// A prompt's tokens, the grammar that shapes the output, and how tool calls in the output are
+/// written when tools are offered.
+type PromptParts = (Vec<Token>, Option<String>, Option<ToolFormat>);
+
 /// The frontend of a GGUF model.
 pub struct Generate {
     id: String,
@@ -132,10 +136,7 @@ impl Generate {
 
     /// The prompt's tokens, the grammar that shapes the output, and how tool calls are written
     /// when tools are offered.
-    fn prompt_tokens(
-        &self,
-        prompt: &Prompt,
-    ) -> Result<(Vec<Token>, Option<String>, Option<ToolFormat>), TaskError> {
+    fn prompt_tokens(&self, prompt: &Prompt) -> Result<PromptParts, TaskError> {
         match prompt {
             Prompt::Chat {
                 messages,
