@@ -370,6 +370,37 @@ pub enum BenchCommand {
   tessera bench embed --batches 1,8 --seconds 2 --json
   python3 bench/embed_vs_python.py      # the same sets through onnxruntime + tokenizers in Python")]
     Embed(BenchEmbedArgs),
+    /// LLM speed: prompt and generation tokens/s, time to first token in-process and over HTTP,
+    /// aggregate tokens/s with concurrent streams, second-turn time with the prefix cache.
+    #[command(after_help = "Examples:
+  tessera bench chat
+  tessera bench chat --model qwen2.5-coder-0.5b-instruct --tokens 128 --rounds 5 --json
+  python3 bench/chat_vs_llama_cpp_python.py      # the same, next to llama-cpp-python")]
+    Chat(BenchChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchChatArgs {
+    /// The model to measure.
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    pub model: String,
+    /// Tokens generated per stream.
+    #[arg(long, default_value_t = 128)]
+    pub tokens: u32,
+    /// Tokens of the prompt for the first-token measurements.
+    #[arg(long, default_value_t = 200)]
+    pub prompt_tokens: usize,
+    /// Rounds per measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Concurrent streams for the aggregate measurements.
+    #[arg(long, value_delimiter = ',', default_value = "4,8")]
+    pub streams: Vec<usize>,
+    /// Print results as JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

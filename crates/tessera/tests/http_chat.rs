@@ -582,20 +582,15 @@ fn open_stream(server: &Server, body: &Value) -> BufReader<Box<dyn std::io::Read
 #[test]
 fn concurrent_streams_match_their_lone_answers_and_a_disconnect_frees_its_sequence() {
     let server = Server::start(&["--preload", "", "--parallel", "8"]);
+    // Questions with one clear answer: greedy decoding then does not hinge on the last bits of
+    // a float, which differ between a batch of one and a batch of eight.
     let questions: Vec<String> = [
-        "Name a color.",
-        "Name a fruit.",
-        "What is 2 + 2?",
-        "Name an animal.",
-        "Say a greeting.",
-        "Name a planet.",
-        "Name a number.",
-        "Name a country.",
+        "France", "Germany", "Italy", "Spain", "Japan", "Egypt", "Canada", "Russia",
     ]
     .iter()
-    .map(|q| q.to_string())
+    .map(|country| format!("What is the capital of {country}? Answer with the city only."))
     .collect();
-    let request = |q: &str| json!({"model": SMOL, "messages": [{"role": "user", "content": q}], "temperature": 0, "max_tokens": 24});
+    let request = |q: &str| json!({"model": QWEN, "messages": [{"role": "user", "content": q}], "temperature": 0, "max_tokens": 12});
     let alone: Vec<String> = questions
         .iter()
         .map(|q| answer(&chat(&server, request(q))))

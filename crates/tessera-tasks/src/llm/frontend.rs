@@ -77,6 +77,13 @@ impl Generate {
         }
     }
 
+    /// Every token that ends generation (EOS, EOT, `<|im_end|>` …).
+    pub fn end_tokens(&self) -> Vec<Token> {
+        (0..self.model.vocab_size())
+            .filter(|&t| self.model.is_end_of_generation(t))
+            .collect()
+    }
+
     /// Tokens of `text`, special-token text read as those tokens.
     pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<Token> {
         self.model.tokenize(text, add_special, true)

@@ -268,7 +268,7 @@ fn sentence_sets() -> Vec<(&'static str, Vec<String>)> {
     vec![("short", short), ("long", long), ("mixed", mixed)]
 }
 
-fn sentence(rng: &mut Lcg, words: usize) -> String {
+pub(super) fn sentence(rng: &mut Lcg, words: usize) -> String {
     const WORDS: &[&str] = &[
         "the", "a", "model", "runs", "fast", "on", "every", "machine", "people", "write", "code",
         "that", "reads", "well", "and", "tests", "prove", "it", "works", "server", "answers",
@@ -287,7 +287,7 @@ fn sentence(rng: &mut Lcg, words: usize) -> String {
 }
 
 /// A tiny deterministic generator; the sets must not change between runs or versions.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
     fn below(&mut self, n: usize) -> usize {

@@ -1,6 +1,7 @@
 //! One module per verb; `run` dispatches.
 
 mod bench;
+mod bench_chat;
 mod chat;
 mod embed;
 mod hub;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Chat(args) => chat::chat(args),
         Command::Complete(args) => chat::complete(args),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
+        Command::Bench(BenchCommand::Chat(args)) => bench_chat::chat(args),
     }
 }
 
