@@ -211,14 +211,15 @@ mod tests {
                 .cloned()
                 .collect()
         };
-        let expected: [(&str, &str, &[&str]); 8] = [
-            (
-                "/v1/embeddings",
-                "post",
-                &[
-                    "200", "400", "401", "403", "404", "413", "415", "500", "502", "503", "504",
-                ],
-            ),
+        let inference = &[
+            "200", "400", "401", "403", "404", "413", "415", "500", "502", "503", "504",
+        ][..];
+        let expected: [(&str, &str, &[&str]); 12] = [
+            ("/v1/embeddings", "post", inference),
+            ("/v1/chat/completions", "post", inference),
+            ("/v1/completions", "post", inference),
+            ("/v1/tokenize", "post", inference),
+            ("/v1/detokenize", "post", inference),
             ("/v1/models", "get", &["200", "401", "403"]),
             ("/v1/models/{id}", "get", &["200", "401", "403", "404"]),
             (

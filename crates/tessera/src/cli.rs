@@ -399,6 +399,10 @@ pub struct BenchChatArgs {
     /// Print results as JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Print the prompt's words (each round prefixes "Round N. ") and exit, so a peer can run
+    /// the same prompt.
+    #[arg(long)]
+    pub print_prompt: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

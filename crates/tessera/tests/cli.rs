@@ -21,7 +21,10 @@ fn every_verb_has_help_with_an_example() {
         &["list"],
         &["rm"],
         &["embed"],
+        &["chat"],
+        &["complete"],
         &["bench", "embed"],
+        &["bench", "chat"],
     ] {
         let mut args = verb.to_vec();
         args.push("--help");
@@ -36,8 +39,96 @@ fn every_verb_has_help_with_an_example() {
     }
     let version = text(&tessera(&["--version"]).stdout);
     assert!(
-        version.contains("onnx") && version.contains("candle"),
+        version.contains("onnx") && version.contains("candle") && version.contains("gguf"),
         "{version}"
+    );
+    // llama.cpp's own line names the CPU features its loaded kernels use.
+    assert!(
+        version.contains("llama.cpp: CPU :") && version.contains("SSE3 = 1"),
+        "{version}"
+    );
+}
+
+#[test]
+fn chat_answers_one_question_from_a_flag_or_standard_input() {
+    let output = tessera(&[
+        "chat",
+        "smollm2-135m-instruct",
+        "--prompt",
+        "What is the capital of France? Answer in one word.",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "20",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("Paris"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "chat",
+            "smollm2-135m-instruct",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "20",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tessera chat");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"What is the capital of France? Answer in one word.\n")
+            .expect("write the question");
+    }
+    let output = child.wait_with_output().expect("tessera chat");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("Paris"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn complete_fills_the_middle_of_a_function() {
+    let output = tessera(&[
+        "complete",
+        "qwen2.5-coder-0.5b-instruct",
+        "--prompt",
+        "def add(a, b):\\n    ",
+        "--suffix",
+        "\\n\\nprint(add(1, 2))\\n",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "24",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let middle = text(&output.stdout);
+    assert!(middle.contains("return a + b"), "{middle}");
+    // A model without fill-in-the-middle tokens says so.
+    let output = tessera(&[
+        "complete",
+        "smollm2-135m-instruct",
+        "--prompt",
+        "a",
+        "--suffix",
+        "b",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("fill-in-the-middle"),
+        "{}",
+        text(&output.stderr)
     );
 }
 

@@ -153,7 +153,6 @@ struct LogprobEntry {
     /// Its UTF-8 bytes.
     bytes: Vec<u8>,
     /// The most likely tokens at this step.
-    #[schema(no_recursion)]
     top_logprobs: Vec<TopLogprob>,
 }
 

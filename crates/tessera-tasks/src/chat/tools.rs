@@ -65,8 +65,27 @@ pub struct ParsedOutput {
 }
 
 /// Splits a whole answer into text and tool calls. Never fails: what does not read as a call is
-/// content.
+/// content. An answer that is nothing but one Markdown code block (small models often fence
+/// their call in ```json) is read inside the fence when that gives calls and no other text.
 pub fn parse_tool_calls(format: ToolFormat, text: &str) -> ParsedOutput {
+    if let Some(inner) = fenced(text) {
+        let parsed = parse_unfenced(format, inner);
+        if parsed.content.is_none() && !parsed.tool_calls.is_empty() {
+            return parsed;
+        }
+    }
+    parse_unfenced(format, text)
+}
+
+/// The inside of a text that is exactly one fenced code block.
+fn fenced(text: &str) -> Option<&str> {
+    let body = text.trim().strip_prefix("```")?.strip_suffix("```")?;
+    // The info string (`json`) runs to the end of the first line.
+    let (_, inside) = body.split_once('\n')?;
+    (!inside.contains("```")).then_some(inside)
+}
+
+fn parse_unfenced(format: ToolFormat, text: &str) -> ParsedOutput {
     let mut stream = ToolCallStream::new(format);
     let mut pieces = stream.push(text);
     pieces.extend(stream.finish());
@@ -487,6 +506,20 @@ fn compact(json: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_call_fenced_in_a_code_block_is_read() {
+        let text = "```json\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\"city\": \"Berlin\"}\n}\n```";
+        let parsed = parse_tool_calls(ToolFormat::Generic, text);
+        assert_eq!(parsed.content, None);
+        assert_eq!(parsed.tool_calls.len(), 1);
+        assert_eq!(parsed.tool_calls[0].name, "get_weather");
+        // A fenced block that is not a call stays text.
+        let text = "```python\nprint(1)\n```";
+        let parsed = parse_tool_calls(ToolFormat::Generic, text);
+        assert_eq!(parsed.content.as_deref(), Some(text));
+        assert!(parsed.tool_calls.is_empty());
+    }
+
     use super::*;
 
     fn call(name: &str, arguments: &str) -> ParsedCall {

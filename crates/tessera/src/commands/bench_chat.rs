@@ -71,6 +71,10 @@ pub fn chat(args: BenchChatArgs) -> anyhow::Result<()> {
             Ok((frontend.end_tokens(), text))
         }
     }))?;
+    if args.print_prompt {
+        println!("{}", words.trim_end());
+        return Ok(());
+    }
     let bench = Bench {
         model: args.model.clone(),
         runtime: runtime.clone(),
@@ -93,6 +97,7 @@ pub fn chat(args: BenchChatArgs) -> anyhow::Result<()> {
     };
 
     // Alone, in-process and over HTTP, on fresh prompts.
+    let words = words.trim_end();
     let prompt = |round: usize| format!("Round {round}. {words}");
     let alone: Vec<Timing> = (0..args.rounds)
         .map(|round| bench.stream(Prompt::text(prompt(round))))
