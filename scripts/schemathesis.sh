@@ -11,7 +11,9 @@
 # (scripts/fetch-models.sh). The server runs on 127.0.0.1 with a random port, an admin key that
 # every generated request sends, and TESSERA_OFFLINE=1: a generated pull or embedding of a catalog
 # model that is not cached fails at once with a documented 503 instead of downloading it
-# (scripts/schemathesis.toml says that 503, on those two operations only, is expected).
+# (scripts/schemathesis.toml says that 503, on those two operations only, is expected). LLMs get a
+# 512-token context, so a generated request with a huge `max_tokens` is a quick 400 and any
+# generation ends within seconds.
 #
 # Settings (environment):
 #   SCHEMATHESIS_MAX_EXAMPLES  generated cases per operation (default 200)
@@ -73,7 +75,7 @@ trap cleanup EXIT
 
 admin_key="schemathesis-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 TESSERA_OFFLINE=1 TESSERA_ADMIN_KEY="$admin_key" \
-  "$bin" serve --host 127.0.0.1 --port 0 >"$work/stdout" 2>"$work/server.log" &
+  "$bin" serve --host 127.0.0.1 --port 0 --ctx-size 512 >"$work/stdout" 2>"$work/server.log" &
 server_pid=$!
 
 base=""

@@ -225,16 +225,7 @@ impl Runtime {
         let (slot, model, _in_use) = self.acquire(name, Some(F::TASK)).await?;
         let model_id = slot.id.clone();
         let task = F::TASK.as_str();
-        let frontend =
-            model
-                .frontend
-                .clone()
-                .downcast::<F>()
-                .map_err(|_| RuntimeError::WrongTask {
-                    model: model_id.clone(),
-                    actual: model.family.task,
-                    expected: F::TASK,
-                })?;
+        let frontend = frontend_of::<F>(&model, &model_id)?;
         let permit = self
             .inner
             .preprocessing
@@ -295,16 +286,7 @@ impl Runtime {
     ) -> Result<T, RuntimeError> {
         let (slot, model, _in_use) = self.acquire(name, Some(F::TASK)).await?;
         let model_id = slot.id.clone();
-        let frontend =
-            model
-                .frontend
-                .clone()
-                .downcast::<F>()
-                .map_err(|_| RuntimeError::WrongTask {
-                    model: model_id.clone(),
-                    actual: model.family.task,
-                    expected: F::TASK,
-                })?;
+        let frontend = frontend_of::<F>(&model, &model_id)?;
         blocking(&model_id, move || work(&frontend))
             .await?
             .map_err(|e| RuntimeError::from_task(&model_id, e))
@@ -738,6 +720,19 @@ fn with_retry_in(error: RuntimeError, retry_at: Instant) -> RuntimeError {
 }
 
 /// Runs CPU-bound or blocking work on the blocking pool; a panic there becomes the job's error.
+/// The model's frontend as task `F`'s type; another task's model is a `WrongTask` error.
+fn frontend_of<F: Frontend>(model: &Model, id: &str) -> Result<Arc<F>, RuntimeError> {
+    model
+        .frontend
+        .clone()
+        .downcast::<F>()
+        .map_err(|_| RuntimeError::WrongTask {
+            model: id.to_string(),
+            actual: model.family.task,
+            expected: F::TASK,
+        })
+}
+
 async fn blocking<T: Send + 'static>(
     model: &str,
     work: impl FnOnce() -> T + Send + 'static,

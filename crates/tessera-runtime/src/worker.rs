@@ -458,6 +458,100 @@ mod tests {
         }
     }
 
+    /// Counts each job down from its number, one per step, sending every value; step 13
+    /// panics when a job starts at 13.
+    struct Countdown {
+        jobs: Vec<(u32, std::sync::mpsc::Sender<Result<u32, String>>)>,
+        slots: usize,
+        steps: Arc<AtomicUsize>,
+    }
+
+    impl tessera_tasks::StepRunner for Countdown {
+        type Input = u32;
+        type Output = std::sync::mpsc::Receiver<Result<u32, String>>;
+
+        fn free_slots(&self) -> usize {
+            self.slots - self.jobs.len()
+        }
+        fn busy(&self) -> bool {
+            !self.jobs.is_empty()
+        }
+        fn admit(&mut self, start: u32) -> Result<Self::Output, TaskError> {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            self.jobs.push((start, sender));
+            Ok(receiver)
+        }
+        fn step(&mut self) {
+            self.steps.fetch_add(1, Ordering::SeqCst);
+            if self.jobs.iter().any(|(n, _)| *n == 13) {
+                panic!("unlucky");
+            }
+            // A job ends at zero, or when its caller dropped its receiver.
+            self.jobs.retain_mut(|(n, sender)| {
+                *n -= 1;
+                sender.send(Ok(*n)).is_ok() && *n > 0
+            });
+        }
+        fn abort_all(&mut self, message: &str) {
+            for (_, sender) in self.jobs.drain(..) {
+                let _ = sender.send(Err(message.to_string()));
+            }
+        }
+    }
+
+    fn stepping_worker(slots: usize) -> (Worker, Arc<AtomicUsize>) {
+        let steps = Arc::new(AtomicUsize::new(0));
+        let spec = WorkerSpec {
+            model: "steps".into(),
+            task: "test",
+            batching: Batching::Continuous,
+            config: BatchConfig::default(),
+            panic_first_call: false,
+        };
+        let runner = Countdown {
+            jobs: Vec::new(),
+            slots,
+            steps: steps.clone(),
+        };
+        (
+            Worker::spawn(spec, EngineSide::Step(Box::new(runner))).unwrap(),
+            steps,
+        )
+    }
+
+    fn stream(
+        receiver: oneshot::Receiver<Reply>,
+    ) -> std::sync::mpsc::Receiver<Result<u32, String>> {
+        match receiver.blocking_recv().expect("a reply") {
+            Ok(value) => *value
+                .downcast::<std::sync::mpsc::Receiver<Result<u32, String>>>()
+                .expect("a stream"),
+            Err(_) => panic!("admission failed"),
+        }
+    }
+
+    #[test]
+    fn a_step_runner_takes_new_jobs_between_steps_and_survives_a_panic() {
+        let (worker, steps) = stepping_worker(4);
+        let long = stream(worker.submit(Box::new(1000u32), 1).unwrap());
+        assert_eq!(long.recv().unwrap(), Ok(999));
+        // A job that arrives while the long one runs is answered long before it ends.
+        let short = stream(worker.submit(Box::new(3u32), 1).unwrap());
+        let values: Vec<u32> = short.iter().map(|v| v.unwrap()).collect();
+        assert_eq!(values.first(), Some(&2));
+        assert!(
+            steps.load(Ordering::SeqCst) < 900,
+            "the short job waited for the long one"
+        );
+        // A panicking step ends every job with the panic's message; the worker goes on.
+        let unlucky = stream(worker.submit(Box::new(13u32), 1).unwrap());
+        assert_eq!(unlucky.recv().unwrap(), Err("unlucky".to_string()));
+        let after = stream(worker.submit(Box::new(2u32), 1).unwrap());
+        assert_eq!(after.recv().unwrap(), Ok(1));
+        drop(long);
+        worker.join();
+    }
+
     #[test]
     fn queued_jobs_are_merged_and_each_gets_its_own_answer() {
         let (worker, calls, gate) = worker(Batching::Budget, 64);

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tessera_tasks::embed::{EmbedInput, EmbedRequest, Embeddings};
 use utoipa::ToSchema;
 
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, kind};
 use crate::metrics_layer::ModelLabel;
 use crate::{ApiError, AppState};
 
@@ -260,17 +260,6 @@ fn token_ids(items: &[Value], at: &str) -> Result<Vec<u32>, ApiError> {
                 })
         })
         .collect()
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

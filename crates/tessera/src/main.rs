@@ -56,9 +56,9 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8, chatty: bool) {
     let default = match verbose {
         // llama.cpp narrates every load at its info level; its warnings are what matter.
-        0 if chatty => "info,ort=warn,llama_cpp_2=warn",
+        0 if chatty => "info,ort=warn,llama-cpp-2=warn",
         0 => "warn",
-        1 => "debug,ort=info,llama_cpp_2=info",
+        1 => "debug,ort=info,llama-cpp-2=info",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")

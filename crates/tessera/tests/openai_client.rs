@@ -4,14 +4,15 @@ mod common;
 
 use common::{MODEL, Server};
 
-#[test]
-fn the_official_openai_python_client_gets_the_vectors() {
-    let server = Server::start(&[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_client.py");
+/// Runs one of the Python scripts beside these tests against `server`; it prints `ok …`.
+fn run_script(name: &str, server: &Server, models: &[&str]) {
+    let script = format!("{}/tests/python/{name}", env!("CARGO_MANIFEST_DIR"));
     let output = std::process::Command::new("python3")
-        .args([script, &server.base, MODEL])
+        .arg(script)
+        .arg(&server.base)
+        .args(models)
         .output()
-        .expect("python3 is needed for this test (and `pip install openai`, which .ci/run does)");
+        .expect("python3 with `openai` and `jsonschema` (installed by .ci/run)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -22,23 +23,17 @@ fn the_official_openai_python_client_gets_the_vectors() {
 }
 
 #[test]
+fn the_official_openai_python_client_gets_the_vectors() {
+    let server = Server::start(&[]);
+    run_script("openai_client.py", &server, &[MODEL]);
+}
+
+#[test]
 fn the_official_openai_python_client_chats_streams_calls_tools_and_follows_schemas() {
     let server = Server::start(&["--preload", ""]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_chat.py");
-    let output = std::process::Command::new("python3")
-        .args([
-            script,
-            &server.base,
-            "smollm2-135m-instruct",
-            "qwen2.5-coder-0.5b-instruct",
-        ])
-        .output()
-        .expect("python3 with `openai` and `jsonschema` (installed by .ci/run)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "openai client failed:\n{stdout}\n{stderr}"
+    run_script(
+        "openai_chat.py",
+        &server,
+        &["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"],
     );
-    assert!(stdout.starts_with("ok "), "{stdout}");
 }

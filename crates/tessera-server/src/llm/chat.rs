@@ -208,7 +208,7 @@ fn call_body(index: Option<usize>, call: ParsedCall) -> ToolCallBody {
     request_body = ChatRequest,
     responses(
         (status = 200, description = "The answer; with `stream: true`, server-sent events of `chat.completion.chunk` objects ending with `data: [DONE]`",
-            content((ChatCompletion = "application/json"), (String = "text/event-stream"))),
+            content((ChatCompletion = "application/json"), (super::StreamEvent = "text/event-stream"))),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),

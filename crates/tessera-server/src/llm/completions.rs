@@ -23,8 +23,8 @@ pub(crate) struct CompletionRequest {
     /// A model: a catalog id (see `GET /v1/models`) or a loaded model.
     #[schema(example = "smollm2-135m-instruct")]
     model: String,
-    /// The text to continue: a string, or an array holding one string.
-    #[schema(value_type = Object)]
+    /// The text to continue (an array holding one string is accepted too).
+    #[schema(value_type = String)]
     prompt: Value,
     /// The text after the hole: the model writes what goes between `prompt` and `suffix`
     /// (fill-in-the-middle; the model needs FIM tokens).
@@ -131,7 +131,7 @@ fn parse_prompt(prompt: &Value) -> Result<String, ApiError> {
     request_body = CompletionRequest,
     responses(
         (status = 200, description = "The continuation; with `stream: true`, server-sent events of `text_completion` chunks ending with `data: [DONE]`",
-            content((Completion = "application/json"), (String = "text/event-stream"))),
+            content((Completion = "application/json"), (super::StreamEvent = "text/event-stream"))),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),

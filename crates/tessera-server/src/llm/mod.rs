@@ -21,6 +21,21 @@ use utoipa::ToSchema;
 use crate::ApiError;
 use crate::metrics_layer::ModelLabel;
 
+/// One server-sent event of a streamed answer, as OpenAPI describes `text/event-stream`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct StreamEvent {
+    /// A JSON chunk (`chat.completion.chunk` or `text_completion`), an error object, or `[DONE]`
+    /// as the last event.
+    data: String,
+    /// The event's type, when the server names one.
+    event: Option<String>,
+    /// The event's id, when it has one.
+    id: Option<String>,
+    /// Milliseconds a client should wait before reconnecting.
+    retry: Option<u64>,
+}
+
 /// Token counts, as OpenAI reports them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct UsageBody {

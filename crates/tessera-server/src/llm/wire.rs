@@ -10,6 +10,7 @@ use tessera_tasks::llm::{ResponseFormat, Sampling, ToolChoice};
 use utoipa::ToSchema;
 
 use crate::ApiError;
+pub(crate) use crate::extract::kind;
 
 /// `stream_options`.
 #[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
@@ -150,18 +151,6 @@ impl SamplingFields {
             )));
         }
         Ok(stops)
-    }
-}
-
-/// What a JSON value is, for error messages.
-pub(crate) fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -54,7 +54,7 @@ pub fn embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     let server = if args.no_http {
         None
     } else {
-        Some(LocalServer::start(runtime.clone())?)
+        Some(LocalServer::start(runtime.clone(), "/v1/embeddings")?)
     };
     let mut rows = Vec::new();
     for (set, sentences) in &sets {
@@ -213,20 +213,21 @@ fn print_table(rows: &[Row], overheads: &[Overhead]) {
 }
 
 /// A tessera server on a loopback port, sharing the benchmark's models, on its own runtime.
-struct LocalServer {
-    url: String,
-    agent: ureq::Agent,
+pub(super) struct LocalServer {
+    pub(super) url: String,
+    pub(super) agent: ureq::Agent,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl LocalServer {
-    fn start(models: Runtime) -> anyhow::Result<Self> {
+    /// tessera's router on a loopback port, in this process; `url` is `route` on it.
+    pub(super) fn start(models: Runtime, route: &str) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let url = format!("http://{}/v1/embeddings", listener.local_addr()?);
+        let url = format!("http://{}{route}", listener.local_addr()?);
         let app = tessera_server::router(
             AppState {
                 runtime: models,

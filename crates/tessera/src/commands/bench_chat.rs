@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tessera_runtime::Runtime;
-use tessera_server::{AppState, ServerConfig};
 use tessera_tasks::chat::{ChatMessage, Role};
 use tessera_tasks::llm::{Event, Generate, GenerateRequest, Prompt, Sampling, ToolChoice};
 
-use super::bench::{Lcg, sentence};
+use super::bench::{Lcg, LocalServer, sentence};
 use crate::cli::BenchChatArgs;
 
 /// One figure.
@@ -82,7 +81,7 @@ pub fn chat(args: BenchChatArgs) -> anyhow::Result<()> {
         ends,
         tokens: args.tokens,
     };
-    let server = HttpServer::start(runtime)?;
+    let server = LocalServer::start(runtime, "/v1/completions")?;
     let mut figures = Vec::new();
     let mut push = |metric, value, unit| {
         let figure = Figure {
@@ -308,35 +307,12 @@ async fn timed(
     bail!("the generation ended without its last event")
 }
 
-/// tessera's own server on a loopback port, in this process.
-struct HttpServer {
-    url: String,
-    _runtime: tokio::runtime::Runtime,
+/// A streamed completion over HTTP, timed at the first text chunk and at `[DONE]`.
+trait StreamOverHttp {
+    fn stream(&self, bench: &Bench<'_>, prompt: &str) -> anyhow::Result<Timing>;
 }
 
-impl HttpServer {
-    fn start(models: Runtime) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let url = format!("http://{}/v1/completions", listener.local_addr()?);
-        let app = tessera_server::router(
-            AppState {
-                runtime: models,
-                metrics: None,
-            },
-            &ServerConfig::default(),
-        );
-        runtime.spawn(tessera_server::serve(listener, app, std::future::pending()));
-        Ok(HttpServer {
-            url,
-            _runtime: runtime,
-        })
-    }
-
-    /// A streamed completion over HTTP, timed at the first text chunk and at `[DONE]`.
+impl StreamOverHttp for LocalServer {
     fn stream(&self, bench: &Bench<'_>, prompt: &str) -> anyhow::Result<Timing> {
         let bias: serde_json::Map<String, serde_json::Value> = bench
             .ends
@@ -348,7 +324,9 @@ impl HttpServer {
             "logit_bias": bias, "stream": true, "stream_options": {"include_usage": true},
         });
         let started = Instant::now();
-        let response = ureq::post(&self.url)
+        let response = self
+            .agent
+            .post(&self.url)
             .send_json(&body)
             .context("HTTP request failed")?;
         let mut first_token = None;
