@@ -283,9 +283,12 @@ fn tool_grammar(
 /// A GBNF grammar for JSON that validates against `schema`; a schema llama.cpp's converter
 /// cannot handle is the caller's error, naming `param`.
 fn schema_grammar(param: &'static str, schema: &Value) -> Result<String, TaskError> {
-    json_schema_to_grammar(&schema.to_string()).map_err(|e| TaskError::InvalidParam {
-        param,
-        message: format!("the JSON schema cannot be enforced: {e}"),
+    json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+        tracing::debug!(error = %e, "llama.cpp's schema converter refused a schema");
+        TaskError::InvalidParam {
+            param,
+            message: "the JSON schema cannot be enforced: llama.cpp's converter rejects it (an unknown `type`, a `$ref` that does not resolve inside the schema, or an unsupported keyword); check the schema".into(),
+        }
     })
 }
 
