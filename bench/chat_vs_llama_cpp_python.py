@@ -136,7 +136,7 @@ def main():
         ("prompt tokens/s (alone)", ours["prompt_tokens_per_s"], peer["prompt_tokens_per_s"]),
         ("generated tokens/s (alone)", ours["generated_tokens_per_s"], peer["generated_tokens_per_s"]),
         ("first token, completion, ms (in process)", ours["first_token_ms"], peer["completion_first_token_ms"]),
-        ("first token over HTTP vs peer's streamed chat, ms", ours["http_first_token_ms"], peer["chat_first_token_ms"]),
+        ("first token, streamed chat: HTTP vs peer in process, ms", ours["http_first_token_ms"], peer["chat_first_token_ms"]),
     ]
     print(f"{args.model}, {args.threads} threads, {int(ours['prompt_tokens'])}-token prompt, {args.tokens} generated tokens, median of {args.rounds}")
     print(f"{'':52} {'tessera':>10} {'llama-cpp-python':>17} {'ratio':>7}")

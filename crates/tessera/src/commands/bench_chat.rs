@@ -81,7 +81,7 @@ pub fn chat(args: BenchChatArgs) -> anyhow::Result<()> {
         ends,
         tokens: args.tokens,
     };
-    let server = LocalServer::start(runtime, "/v1/completions")?;
+    let server = LocalServer::start(runtime, "/v1/chat/completions")?;
     let mut figures = Vec::new();
     let mut push = |metric, value, unit| {
         let figure = Figure {
@@ -314,7 +314,8 @@ async fn timed(
     bail!("the generation ended without its last event")
 }
 
-/// A streamed completion over HTTP, timed at the first text chunk and at `[DONE]`.
+/// A streamed chat over HTTP (as the peer's figure is taken), timed at the first text chunk
+/// and at `[DONE]`.
 trait StreamOverHttp {
     fn stream(&self, bench: &Bench<'_>, prompt: &str) -> anyhow::Result<Timing>;
 }
@@ -327,7 +328,8 @@ impl StreamOverHttp for LocalServer {
             .map(|t| (t.to_string(), serde_json::json!(-100)))
             .collect();
         let body = serde_json::json!({
-            "model": bench.model, "prompt": prompt, "max_tokens": bench.tokens, "temperature": 0,
+            "model": bench.model, "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": bench.tokens, "temperature": 0,
             "logit_bias": bias, "stream": true, "stream_options": {"include_usage": true},
         });
         let started = Instant::now();
@@ -347,7 +349,7 @@ impl StreamOverHttp for LocalServer {
                 break;
             }
             let chunk: serde_json::Value = serde_json::from_str(data)?;
-            if chunk["choices"][0]["text"]
+            if chunk["choices"][0]["delta"]["content"]
                 .as_str()
                 .is_some_and(|t| !t.is_empty())
             {
