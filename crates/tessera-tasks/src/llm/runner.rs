@@ -185,25 +185,17 @@ impl GenerateRunner {
     fn advance(&mut self, index: usize, at: usize) {
         let context_size = self.context.context_size() as usize;
         let cached = self.slots[index].cached.len();
-        let logprob = {
-            let Some(live) = &self.slots[index].live else {
-                return;
-            };
-            live.logprobs.map(|top| {
-                let logits = self.context.logits(at).to_vec();
-                (logits, top)
-            })
-        };
         let Some(live) = self.slots[index].live.as_mut() else {
             return;
         };
         let token = live.sampler.sample(&self.context, at);
-        if let Some((logits, top)) = logprob {
-            let (chosen, best) = log_probabilities(&logits, token, top);
-            let piece = self.model.piece(token, false);
+        let piece = self.model.piece(token, false);
+        if let Some(top) = live.logprobs {
+            // The sampler works on its own copy, so these are still the model's raw logits.
+            let (chosen, best) = log_probabilities(self.context.logits(at), token, top);
             live.waiting_logprobs.push(TokenLogprob {
                 token: String::from_utf8_lossy(&piece).into_owned(),
-                bytes: piece,
+                bytes: piece.clone(),
                 logprob: chosen,
                 top: best
                     .into_iter()
@@ -219,7 +211,6 @@ impl GenerateRunner {
             return;
         }
         live.generated += 1;
-        let piece = self.model.piece(token, false);
         let assembled = live.text.push(&piece);
         if !assembled.text.is_empty() || (!live.waiting_logprobs.is_empty() && !assembled.stopped) {
             let _ = live.events.send(Event::Text {
