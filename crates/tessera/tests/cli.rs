@@ -304,3 +304,84 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
         "ANSI escape in piped logs: {stderr:?}"
     );
 }
+
+/// The interactive chat in a real terminal (a pty): history carries over, `/system` and
+/// `/reset` take effect, Ctrl-C stops an answer and the chat goes on, Ctrl-D quits.
+#[cfg(unix)]
+#[test]
+fn interactive_chat_keeps_history_and_survives_ctrl_c() {
+    use rexpect::process::WaitStatus;
+    use rexpect::session::PtySession;
+
+    /// Types a line and returns everything printed until the next prompt.
+    fn say(chat: &mut PtySession, line: &str) -> String {
+        chat.send_line(line).expect("type a line");
+        chat.exp_string("\n> ")
+            .unwrap_or_else(|error| panic!("no prompt after {line:?}: {error}"))
+    }
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args([
+            "chat",
+            "qwen2.5-coder-0.5b-instruct",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "60",
+        ])
+        .env("NO_COLOR", "1");
+    let mut chat = rexpect::session::spawn_command(command, Some(120_000)).expect("start chat");
+    chat.exp_string("/reset clears the history")
+        .expect("greeting");
+    chat.exp_string("> ").expect("first prompt");
+
+    say(&mut chat, "My name is Zorblax. Remember it.");
+    let answer = say(&mut chat, "What is my name? Answer with the name only.");
+    assert!(answer.contains("Zorblax"), "history was not used: {answer}");
+
+    assert!(say(&mut chat, "/reset").contains("(history cleared)"));
+    let answer = say(&mut chat, "What is my name? Answer with the name only.");
+    assert!(
+        !answer.contains("Zorblax"),
+        "history survived /reset: {answer}"
+    );
+
+    let confirmed = say(
+        &mut chat,
+        "/system Answer every question with the single word BANANA.",
+    );
+    assert!(confirmed.contains("(system prompt set"), "{confirmed}");
+    let answer = say(&mut chat, "What colour is the sky?");
+    assert!(
+        answer.to_uppercase().contains("BANANA"),
+        "system prompt was not used: {answer}"
+    );
+    assert!(say(&mut chat, "/system").contains("(system prompt removed"));
+
+    // Ctrl-C in the middle of a long answer stops it; the chat goes on.
+    chat.send_line("Write a long story about a dragon who learns to bake bread.")
+        .expect("type");
+    chat.exp_regex(r"\w+ \w+ \w+").expect("the story begins");
+    chat.send_control('c').expect("Ctrl-C");
+    chat.exp_string("(stopped)").expect("answer stopped");
+    chat.exp_string("\n> ").expect("prompt after Ctrl-C");
+    let answer = say(
+        &mut chat,
+        "What is the capital of France? Answer in one word.",
+    );
+    assert!(answer.contains("Paris"), "{answer}");
+
+    // Ctrl-C at the prompt says how to quit; Ctrl-D quits cleanly.
+    chat.send_control('c').expect("Ctrl-C");
+    chat.exp_string("Ctrl-D or /exit quits")
+        .expect("how to quit");
+    chat.exp_string("> ")
+        .expect("prompt after Ctrl-C at the prompt");
+    chat.send_control('d').expect("Ctrl-D");
+    chat.exp_eof().expect("chat ends");
+    match chat.process().wait() {
+        Ok(WaitStatus::Exited(_, 0)) => {}
+        other => panic!("chat did not exit cleanly: {other:?}"),
+    }
+}

@@ -43,13 +43,17 @@ enum Ended {
 }
 
 /// Streams one answer to standard output; Ctrl-C stops it (the generation is dropped, which
-/// frees its sequence) and returns what was written so far.
+/// frees its sequence) and returns what was written so far. Ctrl-C while the model loads stops
+/// the wait, not the program.
 async fn stream(
     runtime: &Runtime,
     model: &str,
     request: GenerateRequest,
 ) -> anyhow::Result<(String, Ended)> {
-    let mut generation = runtime.run::<Generate>(model, request).await?;
+    let mut generation = tokio::select! {
+        generation = runtime.run::<Generate>(model, request) => generation?,
+        _ = tokio::signal::ctrl_c() => return Ok((String::new(), Ended::Interrupted)),
+    };
     let mut text = String::new();
     let mut out = std::io::stdout();
     loop {
@@ -68,6 +72,32 @@ async fn stream(
             None => bail!("the model stopped before the answer ended"),
         }
     }
+}
+
+/// Lines typed on standard input, read on their own thread so that the prompt can wait for a
+/// line and for Ctrl-C at once. The channel closes at end of input (Ctrl-D).
+fn typed_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        loop {
+            let mut line = String::new();
+            match stdin.read_line(&mut line) {
+                Ok(0) => return,
+                Ok(_) => {
+                    if sender.blocking_send(Ok(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    // Nobody left to tell when the prompt has gone.
+                    let _ = sender.blocking_send(Err(error));
+                    return;
+                }
+            }
+        }
+    });
+    receiver
 }
 
 fn read_stdin() -> anyhow::Result<String> {
@@ -109,18 +139,23 @@ pub fn chat(args: ChatArgs) -> anyhow::Result<()> {
             "Chatting with {} (loading on the first question). /reset clears the history, /system TEXT sets the system prompt, /exit quits; Ctrl-C stops an answer.",
             args.model
         );
+        let mut lines = typed_lines();
         loop {
             eprint!("> ");
             std::io::stderr().flush()?;
-            let (read, line) = tokio::task::spawn_blocking(|| {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map(|n| (n, line))
-            })
-            .await??;
-            if read == 0 {
+            let line = tokio::select! {
+                line = lines.recv() => line,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!();
+                    eprintln!("(Ctrl-D or /exit quits)");
+                    continue;
+                }
+            };
+            let Some(line) = line else {
                 eprintln!();
                 return Ok(());
-            }
+            };
+            let line = line.context("could not read standard input")?;
             let line = line.trim();
             match line {
                 "" => continue,
