@@ -13,6 +13,7 @@
 //! tool-call parsing.
 #![deny(missing_docs)]
 
+pub mod audio;
 pub mod chat;
 pub mod embed;
 pub mod llm;

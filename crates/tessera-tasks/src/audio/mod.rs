@@ -1,0 +1,290 @@
+//! Audio in and out: decode what symphonia reads (WAV, FLAC, MP3, OGG/Vorbis, ADPCM), mix down to
+//! mono, resample with rubato, and encode WAV, raw 16-bit PCM and FLAC.
+//!
+//! Every problem with a caller's audio is a [`TaskError::InvalidInput`] whose message says what is
+//! wrong (empty, unreadable, truncated, too long, too short), so the server answers 400.
+
+mod encode;
+
+pub use encode::{AudioFormat, encode, pcm16, wav_header};
+
+use std::io::Cursor;
+
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use crate::TaskError;
+
+/// Mono audio as 32-bit float samples in [-1, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audio {
+    /// The samples.
+    pub samples: Vec<f32>,
+    /// Samples per second.
+    pub sample_rate: u32,
+}
+
+impl Audio {
+    /// Its length in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
+/// The shortest audio worth decoding: 20 ms, a single window of most speech models.
+pub const MIN_SECONDS: f64 = 0.02;
+
+/// Decodes a whole audio file from memory into mono samples at its own rate.
+///
+/// `max_seconds` bounds the work: a header that announces more is refused before decoding, and
+/// decoding stops with an error once the samples pass it. A WAV whose data ends before its header
+/// says is refused as truncated; other formats keep what decodes.
+pub fn decode(bytes: Vec<u8>, max_seconds: f64) -> Result<Audio, TaskError> {
+    if bytes.is_empty() {
+        return Err(invalid("the audio file is empty (0 bytes)"));
+    }
+    let is_wav = bytes.starts_with(b"RIFF");
+    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &Hint::new(),
+            source,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|error| {
+            invalid(format!(
+                "could not read the audio ({error}); send WAV, FLAC, MP3 or OGG/Vorbis"
+            ))
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| invalid("the file holds no audio track"))?;
+    let track_id = track.id;
+    let declared_frames = track.num_frames;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|params| params.audio())
+        .ok_or_else(|| invalid("the file's audio track has no codec parameters"))?
+        .clone();
+    let sample_rate = params
+        .sample_rate
+        .filter(|rate| *rate > 0)
+        .ok_or_else(|| invalid("the audio does not say its sample rate"))?;
+    if let Some(frames) = declared_frames {
+        let seconds = frames as f64 / f64::from(sample_rate);
+        if seconds > max_seconds {
+            return Err(too_long(seconds, max_seconds, "its header says"));
+        }
+    }
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|error| invalid(format!("cannot decode this audio codec: {error}")))?;
+
+    let max_frames = (max_seconds * f64::from(sample_rate)).ceil() as usize;
+    let mut samples: Vec<f32> = Vec::new();
+    let mut interleaved: Vec<f32> = Vec::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(SymphoniaError::IoError(error))
+                if error.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                break;
+            }
+            Err(error) => return Err(corrupt(&samples, sample_rate, error)),
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(decoded) => decoded,
+            // A damaged packet is skipped, as players do.
+            Err(SymphoniaError::DecodeError(_)) => continue,
+            Err(error) => return Err(corrupt(&samples, sample_rate, error)),
+        };
+        let channels = decoded.spec().channels().count().max(1);
+        interleaved.resize(decoded.samples_interleaved(), 0.0);
+        decoded.copy_to_slice_interleaved(&mut interleaved);
+        samples.extend(
+            interleaved
+                .chunks_exact(channels)
+                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+        );
+        if samples.len() > max_frames {
+            let seconds = samples.len() as f64 / f64::from(sample_rate);
+            return Err(too_long(seconds, max_seconds, "at least"));
+        }
+    }
+    if is_wav
+        && let Some(declared) = declared_frames
+        && (samples.len() as u64) < declared
+    {
+        return Err(invalid(format!(
+            "the WAV file is truncated: its header promises {:.2} s of audio but the data holds {:.2} s",
+            declared as f64 / f64::from(sample_rate),
+            samples.len() as f64 / f64::from(sample_rate)
+        )));
+    }
+    let audio = Audio {
+        samples,
+        sample_rate,
+    };
+    if audio.seconds() < MIN_SECONDS {
+        return Err(invalid(format!(
+            "the audio is too short: {} samples ({:.4} s); send at least {} ms",
+            audio.samples.len(),
+            audio.seconds(),
+            MIN_SECONDS * 1000.0
+        )));
+    }
+    Ok(audio)
+}
+
+/// The same audio at `sample_rate`, through rubato's FFT resampler (a fixed ratio, so the
+/// synchronous resampler: exact, and faster than sinc interpolation).
+pub fn resample(audio: Audio, sample_rate: u32) -> Result<Audio, TaskError> {
+    use rubato::audioadapter_buffers::direct::InterleavedSlice;
+    use rubato::{Fft, FixedSync, Resampler};
+
+    if audio.sample_rate == sample_rate || audio.samples.is_empty() {
+        return Ok(Audio {
+            samples: audio.samples,
+            sample_rate,
+        });
+    }
+    let failed = |error: &dyn std::fmt::Display| {
+        TaskError::Internal(format!(
+            "resampling {} Hz to {sample_rate} Hz failed: {error}",
+            audio.sample_rate
+        ))
+    };
+    let mut resampler = Fft::<f32>::new(
+        audio.sample_rate as usize,
+        sample_rate as usize,
+        1024,
+        1,
+        FixedSync::Input,
+    )
+    .map_err(|error| failed(&error))?;
+    let frames = audio.samples.len();
+    let input = InterleavedSlice::new(&audio.samples[..], 1, frames).map_err(|e| failed(&e))?;
+    let output = resampler
+        .process_all(&input, frames, None)
+        .map_err(|error| failed(&error))?;
+    Ok(Audio {
+        samples: output.take_data(),
+        sample_rate,
+    })
+}
+
+/// Decodes, then resamples to what the model takes.
+pub fn decode_at(bytes: Vec<u8>, sample_rate: u32, max_seconds: f64) -> Result<Audio, TaskError> {
+    resample(decode(bytes, max_seconds)?, sample_rate)
+}
+
+fn invalid(message: impl Into<String>) -> TaskError {
+    TaskError::InvalidInput(message.into())
+}
+
+fn too_long(seconds: f64, max_seconds: f64, how: &str) -> TaskError {
+    invalid(format!(
+        "the audio lasts {} ({how}), over the limit of {}; send a shorter file or raise the limit (--max-audio-seconds)",
+        clock(seconds),
+        clock(max_seconds)
+    ))
+}
+
+fn corrupt(samples: &[f32], sample_rate: u32, error: SymphoniaError) -> TaskError {
+    invalid(format!(
+        "the audio is corrupt after {:.2} s: {error}",
+        samples.len() as f64 / f64::from(sample_rate)
+    ))
+}
+
+/// `h:mm:ss` for long spans, seconds for short ones.
+fn clock(seconds: f64) -> String {
+    if seconds < 60.0 {
+        return format!("{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    format!("{}:{:02}:{:02}", whole / 3600, whole / 60 % 60, whole % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(seconds: f64, rate: u32) -> Audio {
+        let n = (seconds * f64::from(rate)) as usize;
+        Audio {
+            samples: (0..n)
+                .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 0.5)
+                .collect(),
+            sample_rate: rate,
+        }
+    }
+
+    #[test]
+    fn wav_and_flac_round_trip() {
+        let audio = tone(0.5, 22050);
+        for format in [AudioFormat::Wav, AudioFormat::Flac] {
+            let bytes = encode(&audio.samples, audio.sample_rate, format).expect("encode");
+            let back = decode(bytes, 60.0).expect("decode");
+            assert_eq!(back.sample_rate, 22050);
+            assert_eq!(back.samples.len(), audio.samples.len(), "{format:?}");
+            let worst = audio
+                .samples
+                .iter()
+                .zip(&back.samples)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "{format:?}: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn resampling_keeps_the_length_and_the_pitch() {
+        let audio = tone(1.0, 22050);
+        let out = resample(audio, 16000).expect("resample");
+        assert_eq!(out.sample_rate, 16000);
+        assert!(
+            (out.samples.len() as i64 - 16000).abs() <= 1,
+            "{}",
+            out.samples.len()
+        );
+        // A 440 Hz tone crosses zero 880 times a second.
+        let crossings = out
+            .samples
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!((870..=890).contains(&crossings), "{crossings}");
+    }
+
+    #[test]
+    fn bad_audio_says_what_is_wrong() {
+        let message = |bytes: Vec<u8>| match decode(bytes, 60.0) {
+            Err(TaskError::InvalidInput(message)) => message,
+            other => panic!("expected an input error, got {other:?}"),
+        };
+        assert!(message(Vec::new()).contains("empty"));
+        assert!(
+            message(b"definitely not audio, just some text".repeat(20)).contains("could not read")
+        );
+        let wav = encode(&tone(1.0, 16000).samples, 16000, AudioFormat::Wav).expect("encode");
+        assert!(message(wav[..wav.len() / 2].to_vec()).contains("truncated"));
+        let one = encode(&[0.1], 16000, AudioFormat::Wav).expect("encode");
+        assert!(message(one).contains("too short"));
+        // A header that claims ten hours of 16 kHz mono, with one second of data.
+        let mut long = wav_header(16000, Some(10 * 3600 * 16000 * 2));
+        long.extend(pcm16(&tone(1.0, 16000).samples));
+        assert!(message(long).contains("10:00:00"));
+    }
+}
