@@ -143,16 +143,7 @@ struct Usage {
     request_body = EmbeddingRequest,
     responses(
         (status = 200, description = "One vector per input, in input order", body = EmbeddingResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 502, response = crate::openapi::BadGateway),
-        (status = 503, response = crate::openapi::Overloaded),
-        (status = 504, response = crate::openapi::Timeout),
+        crate::openapi::ModelErrors,
     ),
     security((), ("bearer" = []))
 )]

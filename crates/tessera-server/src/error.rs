@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -213,6 +214,30 @@ impl From<HubError> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(error: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("worker task failed: {error}"))
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(rejection: MultipartRejection) -> Self {
+        ApiError::bad_request(format!(
+            "send the form as `multipart/form-data` with a boundary ({})",
+            rejection.body_text()
+        ))
+    }
+}
+
+impl From<MultipartError> for ApiError {
+    fn from(error: MultipartError) -> Self {
+        match error.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the upload is larger than this server accepts (see --upload-limit)",
+            ),
+            _ => ApiError::bad_request(format!(
+                "the multipart form is malformed: {}",
+                error.body_text()
+            )),
+        }
     }
 }
 

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod audio;
 mod auth;
 mod embeddings;
 mod error;
@@ -70,6 +71,8 @@ pub use error::{ApiError, ErrorObject, ErrorResponse};
 pub struct ServerConfig {
     /// The largest request body accepted, in bytes; larger bodies get 413.
     pub body_limit: usize,
+    /// The largest upload (audio, images) accepted by the routes that take files, in bytes.
+    pub upload_limit: usize,
     /// How long one request may take before it is answered with 504.
     pub request_timeout: Duration,
     /// The API keys, by role; the default has none and leaves every route open.
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             body_limit: 2 * 1024 * 1024,
+            upload_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(120),
             auth: AuthConfig::default(),
         }
@@ -99,7 +103,8 @@ pub struct AppState {
 /// it the timeout, request metrics, the body limit and request ids (outermost, so every answer
 /// carries one).
 pub fn router(state: AppState, config: &ServerConfig) -> Router {
-    let (routes, document) = areas(&Arc::new(config.auth.clone())).split_for_parts();
+    let (routes, document) =
+        areas(&Arc::new(config.auth.clone()), config.upload_limit).split_for_parts();
     let document = Bytes::from(
         document
             .to_json()
@@ -121,13 +126,19 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
 
 /// The OpenAPI document of every route, as `/openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    areas(&Arc::new(AuthConfig::default())).into_openapi()
+    let defaults = ServerConfig::default();
+    areas(&Arc::new(defaults.auth), defaults.upload_limit).into_openapi()
 }
 
 /// The areas, each behind its guard, merged in one place.
-fn areas(auth: &Arc<AuthConfig>) -> OpenApiRouter<AppState> {
+fn areas(auth: &Arc<AuthConfig>, upload_limit: usize) -> OpenApiRouter<AppState> {
     let mut areas = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(user_api().route_layer(from_fn_with_state(guard(auth, Access::User), require)))
+        .merge(
+            uploads()
+                .layer(DefaultBodyLimit::max(upload_limit))
+                .route_layer(from_fn_with_state(guard(auth, Access::User), require)),
+        )
         .merge(admin::routes().route_layer(from_fn_with_state(guard(auth, Access::Admin), require)))
         .merge(
             metrics_routes().route_layer(from_fn_with_state(guard(auth, Access::Metrics), require)),
@@ -147,6 +158,11 @@ fn user_api() -> OpenApiRouter<AppState> {
         .routes(routes!(llm::tokenize::detokenize))
         .routes(routes!(models::list))
         .routes(routes!(models::retrieve))
+}
+
+/// The OpenAI routes that take files (multipart uploads), with their own, larger body limit.
+fn uploads() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(audio::vad))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

@@ -40,12 +40,42 @@ use crate::error::ErrorResponse;
     modifiers(&BearerScheme),
     tags(
         (name = "embeddings", description = "OpenAI's embeddings API"),
+        (name = "audio", description = "Speech: voice activity detection"),
         (name = "models", description = "The catalog, what is cached and what is loaded"),
         (name = "admin", description = "Routes that change the server; they need an admin key whenever keys are configured"),
         (name = "server", description = "Health and metrics")
     )
 )]
 pub(crate) struct ApiDoc;
+
+/// The error answers of every route that runs a model: `responses((status = 200, ...),
+/// ModelErrors)` in a handler's `#[utoipa::path]`.
+pub(crate) struct ModelErrors;
+
+impl utoipa::IntoResponses for ModelErrors {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+        [
+            ("400", "BadRequest"),
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("404", "NotFound"),
+            ("413", "PayloadTooLarge"),
+            ("415", "UnsupportedMediaType"),
+            ("500", "InternalError"),
+            ("502", "BadGateway"),
+            ("503", "Overloaded"),
+            ("504", "Timeout"),
+        ]
+        .into_iter()
+        .map(|(status, name)| {
+            (
+                status.to_string(),
+                RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)),
+            )
+        })
+        .collect()
+    }
+}
 
 /// The name operations use to refer to the bearer scheme.
 pub(crate) const BEARER: &str = "bearer";
@@ -214,8 +244,9 @@ mod tests {
         let inference = &[
             "200", "400", "401", "403", "404", "413", "415", "500", "502", "503", "504",
         ][..];
-        let expected: [(&str, &str, &[&str]); 12] = [
+        let expected: [(&str, &str, &[&str]); 13] = [
             ("/v1/embeddings", "post", inference),
+            ("/v1/vad", "post", inference),
             ("/v1/chat/completions", "post", inference),
             ("/v1/completions", "post", inference),
             ("/v1/tokenize", "post", inference),

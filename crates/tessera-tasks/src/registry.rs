@@ -30,6 +30,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::embed::ONNX_FAMILY,
     &crate::embed::CANDLE_FAMILY,
     &crate::llm::FAMILY,
+    &crate::vad::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
@@ -316,6 +317,8 @@ pub struct RequestLimits {
     pub max_inputs: usize,
     /// Most tokens, summed over a request's inputs.
     pub max_tokens: usize,
+    /// Longest audio accepted, in seconds.
+    pub max_audio_seconds: u32,
 }
 
 impl Default for RequestLimits {
@@ -324,6 +327,7 @@ impl Default for RequestLimits {
         RequestLimits {
             max_inputs: 2048,
             max_tokens: 300_000,
+            max_audio_seconds: 3600,
         }
     }
 }

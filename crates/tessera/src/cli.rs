@@ -96,6 +96,13 @@ In the interactive chat, Ctrl-C stops the answer being written (not the program)
   tessera complete smollm2-135m-instruct --prompt \"Once upon a time\" --max-tokens 40
   tessera complete qwen2.5-coder-0.5b-instruct --prompt \"def fib(n):\\n    \" --suffix \"\\n\\nprint(fib(10))\\n\"")]
     Complete(CompleteArgs),
+    /// Find the speech in audio files: segments with start and end times.
+    #[command(after_help = "Examples:
+  tessera vad meeting.wav
+  tessera vad --json --threshold 0.6 clip1.flac clip2.mp3
+
+Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kHz.")]
+    Vad(VadArgs),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -172,6 +179,9 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "TESSERA_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Largest file upload (audio) on the routes that take files, in bytes.
+    #[arg(long, env = "TESSERA_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
+    pub upload_limit: usize,
     /// Seconds a request may take before it is answered with 504 and its work is cancelled.
     #[arg(long, env = "TESSERA_REQUEST_TIMEOUT", default_value_t = 120)]
     pub request_timeout: u64,
@@ -245,6 +255,9 @@ pub struct RuntimeArgs {
     /// Most tokens, summed over the inputs of one request.
     #[arg(long, env = "TESSERA_MAX_REQUEST_TOKENS", default_value_t = 300_000)]
     pub max_request_tokens: usize,
+    /// Longest audio accepted in one request, in seconds.
+    #[arg(long, env = "TESSERA_MAX_AUDIO_SECONDS", default_value_t = 3600)]
+    pub max_audio_seconds: u32,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -304,6 +317,33 @@ pub struct EmbedArgs {
     /// Cut inputs longer than the model's limit instead of failing.
     #[arg(long)]
     pub truncate: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VadArgs {
+    /// Audio files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The VAD model.
+    #[arg(long, default_value = "silero-vad")]
+    pub model: String,
+    /// Speech probability at or above which a 32 ms window is speech.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Speech shorter than this is dropped.
+    #[arg(long, default_value_t = 250)]
+    pub min_speech_ms: u32,
+    /// Speech ends after this much silence.
+    #[arg(long, default_value_t = 100)]
+    pub min_silence_ms: u32,
+    /// Added before and after each segment.
+    #[arg(long, default_value_t = 30)]
+    pub speech_pad_ms: u32,
+    /// Print one JSON object per file instead of lines of `start end` seconds.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -385,3 +385,31 @@ fn interactive_chat_keeps_history_and_survives_ctrl_c() {
         other => panic!("chat did not exit cleanly: {other:?}"),
     }
 }
+
+#[test]
+fn vad_prints_the_speech_segments_of_a_file() {
+    let clip =
+        "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav";
+    let output = tessera(&["vad", clip]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<(f64, f64)> = text(&output.stdout)
+        .lines()
+        .map(|line| {
+            let (start, end) = line.split_once('\t').expect("start<TAB>end");
+            (start.parse().expect("start"), end.parse().expect("end"))
+        })
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|(s, e)| s < e && *e <= 3.5), "{lines:?}");
+
+    let output = tessera(&["vad", "--json", clip]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(
+        json["segments"].as_array().is_some_and(|s| !s.is_empty()),
+        "{json}"
+    );
+
+    let output = tessera(&["vad", "/no/such/file.wav"]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("could not read /no/such/file.wav"));
+}

@@ -209,16 +209,7 @@ fn call_body(index: Option<usize>, call: ParsedCall) -> ToolCallBody {
     responses(
         (status = 200, description = "The answer; with `stream: true`, server-sent events of `chat.completion.chunk` objects ending with `data: [DONE]`",
             content((ChatCompletion = "application/json"), (super::StreamEvent = "text/event-stream"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 502, response = crate::openapi::BadGateway),
-        (status = 503, response = crate::openapi::Overloaded),
-        (status = 504, response = crate::openapi::Timeout),
+        crate::openapi::ModelErrors,
     ),
     security((), ("bearer" = []))
 )]

@@ -6,6 +6,7 @@ mod chat;
 mod embed;
 mod hub;
 mod serve;
+mod vad;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Chat(args) => chat::chat(args),
         Command::Complete(args) => chat::complete(args),
+        Command::Vad(args) => vad::run(args),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
         Command::Bench(BenchCommand::Chat(args)) => bench_chat::chat(args),
     }
@@ -65,6 +67,7 @@ fn local_runtime(args: &EngineArgs) -> anyhow::Result<Runtime> {
     config.idle_unload = None;
     config.limits.max_inputs = usize::MAX;
     config.limits.max_tokens = usize::MAX;
+    config.limits.max_audio_seconds = u32::MAX;
     Ok(Runtime::new(Hub::from_env()?, Registry::builtin(), config))
 }
 

@@ -43,6 +43,7 @@ fn model_runtime(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Runtime> 
     }
     config.limits.max_inputs = flags.max_inputs;
     config.limits.max_tokens = flags.max_request_tokens;
+    config.limits.max_audio_seconds = flags.max_audio_seconds;
     for dir in &flags.model_dirs {
         let dir = dir.canonicalize().with_context(|| {
             format!(
@@ -88,6 +89,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
     }
     let config = ServerConfig {
         body_limit: args.body_limit,
+        upload_limit: args.upload_limit,
         request_timeout: Duration::from_secs(args.request_timeout),
         auth,
     };

@@ -85,6 +85,45 @@ impl Server {
         reply(&mut request.call().expect("request"))
     }
 
+    /// POSTs a `multipart/form-data` form, as OpenAI's audio routes take it.
+    pub fn post_form(&self, path: &str, parts: &[(&str, Part<'_>)]) -> Reply {
+        let boundary = "tessera-test-boundary-7d1f3c";
+        let mut body: Vec<u8> = Vec::new();
+        for (name, part) in parts {
+            body.extend(format!("--{boundary}\r\n").as_bytes());
+            match part {
+                Part::Text(text) => {
+                    body.extend(
+                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                            .as_bytes(),
+                    );
+                    body.extend(text.as_bytes());
+                }
+                Part::File(file_name, bytes) => {
+                    body.extend(
+                        format!(
+                            "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    body.extend(*bytes);
+                }
+            }
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{boundary}--\r\n").as_bytes());
+        let mut response = self
+            .agent
+            .post(&self.url(path))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..])
+            .expect("request");
+        reply(&mut response)
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Reply {
         self.post_raw(path, &body.to_string())
     }
@@ -157,6 +196,13 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One field of a multipart form.
+pub enum Part<'a> {
+    Text(&'a str),
+    /// A file name and its bytes.
+    File(&'a str, &'a [u8]),
 }
 
 pub struct Reply {
@@ -246,4 +292,29 @@ pub fn copy_model(dir: &Path, name: &str) -> PathBuf {
             .unwrap_or_else(|e| panic!("copy {file} (run scripts/fetch-models.sh): {e}"));
     }
     target
+}
+
+/// Debian's pocketsphinx-testdata: LibriVox clips (16 kHz mono WAV) and their transcripts.
+pub const LIBRIVOX: &str = "/usr/share/pocketsphinx/test/data/librivox";
+
+/// The LibriVox clips, each with its reference transcript (lower case, no punctuation).
+pub fn librivox() -> Vec<(PathBuf, String)> {
+    let transcripts = std::fs::read_to_string(Path::new(LIBRIVOX).join("transcription"))
+        .expect("pocketsphinx-testdata is installed (.ci/run installs it)");
+    transcripts
+        .lines()
+        .filter_map(|line| {
+            // "text (file-id)"
+            let (text, id) = line.rsplit_once(" (")?;
+            let id = id.trim_end_matches(')');
+            let text = text
+                .trim()
+                .trim_start_matches("<s>")
+                .trim_end_matches("</s>");
+            Some((
+                Path::new(LIBRIVOX).join(format!("{id}.wav")),
+                text.trim().to_lowercase(),
+            ))
+        })
+        .collect()
 }

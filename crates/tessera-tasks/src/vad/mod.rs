@@ -1,0 +1,329 @@
+//! Voice activity detection with Silero VAD (v5/v6 ONNX graphs): which stretches of an audio hold
+//! speech.
+//!
+//! [`SileroVad`] runs the graph on 512-sample windows of 16 kHz audio and carries its recurrent
+//! state (and the 64 samples of context the graph expects before each window) from one window to
+//! the next. [`SpeechDetector`] turns the per-window speech probabilities into segments with a
+//! threshold, minimum speech and silence durations and padding. [`VadStream`] joins the two for
+//! audio that arrives in pieces (the voice loop); [`VadFrontend`] and [`VadRunner`] serve whole
+//! uploads through the runtime.
+
+mod detector;
+
+pub use detector::{SpeechDetector, VadEvent, VadOptions};
+
+use std::path::Path;
+
+use serde::Serialize;
+use tessera_core::{Device, EngineKind, Task};
+use tessera_engines::onnx::{OnnxModel, SessionConfig, TensorInput};
+use tessera_hub::LocalModel;
+
+use crate::TaskError;
+use crate::audio;
+use crate::registry::{
+    Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, abandoned,
+    file_bytes,
+};
+
+/// Silero VAD on ONNX Runtime.
+pub static FAMILY: Family = Family {
+    name: "silero-vad",
+    task: Task::Vad,
+    engine: EngineKind::Onnx,
+    batching: Batching::Single,
+    recognises: |model| {
+        model.files.iter().any(|file| {
+            file.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.contains("silero") && name.ends_with(".onnx"))
+        })
+    },
+    load,
+    estimate_bytes: |model| file_bytes(model).saturating_mul(4),
+};
+
+/// The rate Silero runs at here.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// Samples per window at 16 kHz (32 ms).
+pub const WINDOW: usize = 512;
+/// Samples of the previous window the graph sees before each window.
+const CONTEXT: usize = 64;
+/// The recurrent state: [2, batch 1, 128].
+const STATE: usize = 2 * 128;
+
+/// The Silero graph and the state it carries between windows.
+pub struct SileroVad {
+    model: OnnxModel,
+    state: Vec<f32>,
+    /// The context followed by the window: what the graph reads.
+    input: Vec<f32>,
+}
+
+impl SileroVad {
+    /// Loads the graph. Silero is tiny, so one thread per call is fastest: an intra-op thread
+    /// pool costs more in wake-ups than it saves (`config.intra_threads` 0 becomes 1).
+    pub fn load(path: &Path, config: &SessionConfig) -> Result<SileroVad, TaskError> {
+        let mut config = config.clone();
+        if config.intra_threads == 0 {
+            config.intra_threads = 1;
+        }
+        let model = OnnxModel::load(path, &config)?;
+        for input in ["input", "state", "sr"] {
+            if !model.has_input(input) {
+                return Err(TaskError::ModelFile {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "not a Silero VAD v5/v6 graph: it has no `{input}` input (inputs: {:?})",
+                        model.inputs().iter().map(|i| &i.name).collect::<Vec<_>>()
+                    ),
+                });
+            }
+        }
+        Ok(SileroVad {
+            model,
+            state: vec![0.0; STATE],
+            input: vec![0.0; CONTEXT + WINDOW],
+        })
+    }
+
+    /// Where the session runs.
+    pub fn device(&self) -> Device {
+        self.model.device()
+    }
+
+    /// Forgets the audio seen so far.
+    pub fn reset(&mut self) {
+        self.state.fill(0.0);
+        self.input.fill(0.0);
+    }
+
+    /// The probability that the next 512-sample window (16 kHz) holds speech. A shorter window
+    /// (the end of the audio) is padded with silence.
+    pub fn probability(&mut self, window: &[f32]) -> Result<f32, TaskError> {
+        let n = window.len().min(WINDOW);
+        // The last CONTEXT samples of the previous window lead the new one.
+        self.input.copy_within(WINDOW.., 0);
+        self.input[CONTEXT..CONTEXT + n].copy_from_slice(&window[..n]);
+        self.input[CONTEXT + n..].fill(0.0);
+        let rate = [i64::from(SAMPLE_RATE)];
+        let outputs = self.model.run(&[
+            (
+                "input",
+                TensorInput::new([1, CONTEXT + WINDOW], &self.input),
+            ),
+            ("state", TensorInput::new([2, 1, 128], &self.state)),
+            ("sr", TensorInput::new([], &rate[..])),
+        ])?;
+        let probability =
+            outputs.at(0)?.f32()?.first().copied().ok_or_else(|| {
+                TaskError::Inference("the VAD graph returned no probability".into())
+            })?;
+        let state = outputs.at(1)?.f32()?;
+        if state.len() != STATE {
+            return Err(TaskError::Inference(format!(
+                "the VAD graph returned a state of {} values, not {STATE}",
+                state.len()
+            )));
+        }
+        self.state.copy_from_slice(state);
+        Ok(probability)
+    }
+}
+
+/// Speech segments in audio that arrives piece by piece: push samples (16 kHz mono) as they
+/// come, get [`VadEvent`]s as speech starts and ends.
+pub struct VadStream {
+    vad: SileroVad,
+    detector: SpeechDetector,
+    pending: Vec<f32>,
+}
+
+impl VadStream {
+    /// A stream over a loaded graph (its state is reset).
+    pub fn new(mut vad: SileroVad, options: VadOptions) -> VadStream {
+        vad.reset();
+        VadStream {
+            vad,
+            detector: SpeechDetector::new(options),
+            pending: Vec::with_capacity(WINDOW),
+        }
+    }
+
+    /// Feeds samples; returns what they decided.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<VadEvent>, TaskError> {
+        let mut events = Vec::new();
+        for &sample in samples {
+            self.pending.push(sample);
+            if self.pending.len() == WINDOW {
+                let probability = self.vad.probability(&self.pending)?;
+                self.pending.clear();
+                events.extend(self.detector.push(probability, WINDOW));
+            }
+        }
+        Ok(events)
+    }
+
+    /// Ends the audio: a last partial window is judged, and speech still open is closed.
+    pub fn finish(&mut self) -> Result<Vec<VadEvent>, TaskError> {
+        let mut events = Vec::new();
+        if !self.pending.is_empty() {
+            let probability = self.vad.probability(&self.pending)?;
+            events.extend(self.detector.push(probability, self.pending.len()));
+            self.pending.clear();
+        }
+        events.extend(self.detector.finish());
+        Ok(events)
+    }
+
+    /// Takes the graph back (for another stream).
+    pub fn into_vad(self) -> SileroVad {
+        self.vad
+    }
+}
+
+/// A stretch of speech, in seconds from the start of the audio.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SpeechSegment {
+    /// Where it starts.
+    pub start: f64,
+    /// Where it ends.
+    pub end: f64,
+}
+
+/// One upload to search for speech.
+#[derive(Debug, Clone)]
+pub struct VadRequest {
+    /// The audio file's bytes (any format [`audio::decode`] reads).
+    pub audio: Vec<u8>,
+    /// Thresholds and durations.
+    pub options: VadOptions,
+}
+
+/// What the runner gets: 16 kHz samples and the options.
+#[derive(Debug)]
+pub struct VadJob {
+    samples: Vec<f32>,
+    options: VadOptions,
+}
+
+/// The speech found in one upload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VadResult {
+    /// The audio's length in seconds.
+    pub duration: f64,
+    /// The speech segments, in order, not overlapping.
+    pub segments: Vec<SpeechSegment>,
+}
+
+/// The VAD frontend: decodes and resamples uploads.
+pub struct VadFrontend {
+    max_seconds: f64,
+}
+
+impl Frontend for VadFrontend {
+    const TASK: Task = Task::Vad;
+    type Request = VadRequest;
+    type Input = VadJob;
+    type Output = VadResult;
+    type Response = VadResult;
+
+    fn prepare(&self, request: VadRequest) -> Result<Prepared<VadJob>, TaskError> {
+        request.options.check()?;
+        let audio = audio::decode_at(request.audio, SAMPLE_RATE, self.max_seconds)?;
+        let cost = audio.samples.len();
+        Ok(Prepared {
+            input: VadJob {
+                samples: audio.samples,
+                options: request.options,
+            },
+            cost,
+        })
+    }
+
+    fn finish(&self, output: VadResult) -> Result<VadResult, TaskError> {
+        Ok(output)
+    }
+}
+
+/// Runs whole uploads through one graph, one after another.
+pub struct VadRunner {
+    vad: Option<SileroVad>,
+}
+
+impl Runner for VadRunner {
+    type Input = VadJob;
+    type Output = VadResult;
+
+    fn run(
+        &mut self,
+        jobs: Vec<VadJob>,
+        cancelled: &Cancelled<'_>,
+    ) -> Vec<Result<VadResult, TaskError>> {
+        jobs.into_iter()
+            .enumerate()
+            .map(|(index, job)| {
+                if cancelled.job(index) {
+                    return Err(abandoned());
+                }
+                let vad = self
+                    .vad
+                    .take()
+                    .ok_or_else(|| TaskError::Internal("the VAD graph was lost".into()))?;
+                let (result, vad) = segments(vad, &job.samples, job.options);
+                self.vad = Some(vad);
+                result
+            })
+            .collect()
+    }
+}
+
+/// The speech segments of a whole 16 kHz clip; hands the graph back either way.
+pub fn segments(
+    vad: SileroVad,
+    samples: &[f32],
+    options: VadOptions,
+) -> (Result<VadResult, TaskError>, SileroVad) {
+    let mut stream = VadStream::new(vad, options);
+    let events = stream.push(samples).and_then(|mut events| {
+        events.extend(stream.finish()?);
+        Ok(events)
+    });
+    let vad = stream.into_vad();
+    let result = events.map(|events| VadResult {
+        duration: samples.len() as f64 / f64::from(SAMPLE_RATE),
+        segments: events
+            .into_iter()
+            .filter_map(|event| match event {
+                VadEvent::SpeechEnd { start, end } => Some(SpeechSegment {
+                    start: start as f64 / f64::from(SAMPLE_RATE),
+                    end: end as f64 / f64::from(SAMPLE_RATE),
+                }),
+                VadEvent::SpeechStart { .. } => None,
+            })
+            .collect(),
+    });
+    (result, vad)
+}
+
+/// The catalog options of a Silero model.
+#[derive(Debug, Default, serde::Deserialize)]
+struct SileroOptions {
+    threshold: Option<f32>,
+}
+
+fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskError> {
+    let options: SileroOptions = model.options_as().unwrap_or_default();
+    if let Some(threshold) = options.threshold {
+        tracing::debug!(model = %model.id, threshold, "catalog threshold (requests may override)");
+    }
+    let vad = SileroVad::load(&model.file_with_extension("onnx")?, &context.session)?;
+    let device = vad.device();
+    Ok(LoadedModel::new(
+        VadFrontend {
+            max_seconds: f64::from(context.limits.max_audio_seconds),
+        },
+        VadRunner { vad: Some(vad) },
+        device,
+    ))
+}

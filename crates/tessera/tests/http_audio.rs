@@ -1,0 +1,215 @@
+//! The audio routes over HTTP on the real models: voice activity detection (Silero).
+
+mod common;
+
+use common::{Part, Server, assert_error, librivox};
+use tessera_tasks::audio::{AudioFormat, encode, pcm16, wav_header};
+
+fn wav(samples: &[f32]) -> Vec<u8> {
+    encode(samples, 16000, AudioFormat::Wav).expect("encode a WAV")
+}
+
+/// Noise from a fixed-seed generator, so the test is the same every run.
+fn noise(seconds: f32, amplitude: f32) -> Vec<f32> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..(seconds * 16000.0) as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amplitude
+        })
+        .collect()
+}
+
+fn clip_samples(index: usize) -> Vec<f32> {
+    let bytes = std::fs::read(&librivox()[index].0).expect("read a LibriVox clip");
+    tessera_tasks::audio::decode(bytes, 600.0)
+        .expect("decode")
+        .samples
+}
+
+fn segments(reply: &common::Reply) -> Vec<(f64, f64)> {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| (s["start"].as_f64().unwrap(), s["end"].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn vad_finds_the_speech_and_nothing_in_silence_or_noise() {
+    let server = Server::start(&["--preload", ""]);
+
+    // Speech with two seconds of silence on each side.
+    let clip = clip_samples(0);
+    let clip_seconds = clip.len() as f64 / 16000.0;
+    let mut padded = vec![0.0; 32000];
+    padded.extend(&clip);
+    padded.extend(vec![0.0; 32000]);
+    let reply = server.post_form(
+        "/v1/vad",
+        &[("file", Part::File("speech.wav", &wav(&padded)))],
+    );
+    let found = segments(&reply);
+    assert!(!found.is_empty(), "no speech found: {}", reply.text);
+    let duration = reply.body["duration"].as_f64().unwrap();
+    assert!((duration - (clip_seconds + 4.0)).abs() < 0.01, "{duration}");
+    let (first, last) = (found[0].0, found[found.len() - 1].1);
+    assert!(
+        (1.7..2.6).contains(&first),
+        "speech starts at {first}: {found:?}"
+    );
+    let end = 2.0 + clip_seconds;
+    assert!(
+        last > end - 1.0 && last < end + 0.4,
+        "speech ends at {last} (clip ends at {end}): {found:?}"
+    );
+    for window in found.windows(2) {
+        assert!(window[0].1 <= window[1].0, "segments overlap: {found:?}");
+    }
+    let speech: f64 = found.iter().map(|(s, e)| e - s).sum();
+    assert!(
+        speech > 0.6 * clip_seconds,
+        "only {speech} s of speech in {clip_seconds} s: {found:?}"
+    );
+
+    // Silence, and quiet noise: no speech.
+    for (name, samples) in [("silence", vec![0.0; 48000]), ("noise", noise(3.0, 0.05))] {
+        let reply = server.post_form("/v1/vad", &[("file", Part::File("x.wav", &wav(&samples)))]);
+        assert_eq!(segments(&reply), vec![], "{name}: {}", reply.text);
+    }
+
+    // Parameters: a stricter threshold and a longer minimum still find the speech; a model
+    // named explicitly works; FLAC uploads work.
+    let flac = encode(&padded, 16000, AudioFormat::Flac).expect("encode FLAC");
+    let reply = server.post_form(
+        "/v1/vad",
+        &[
+            ("file", Part::File("speech.flac", &flac)),
+            ("model", Part::Text("silero-vad")),
+            ("threshold", Part::Text("0.7")),
+            ("min_speech_duration_ms", Part::Text("500")),
+        ],
+    );
+    assert!(!segments(&reply).is_empty(), "{}", reply.text);
+}
+
+#[test]
+fn bad_audio_gets_a_400_and_the_server_keeps_serving() {
+    let server = Server::start(&["--preload", ""]);
+    let good = wav(&clip_samples(1));
+    let mut ten_hours = wav_header(16000, Some(10 * 3600 * 16000 * 2));
+    ten_hours.extend(pcm16(&noise(1.0, 0.1)));
+    let random: Vec<u8> = noise(1.0, 1.0)
+        .iter()
+        .map(|x| (x * 127.0) as i8 as u8)
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated WAV",
+            good[..good.len() / 2].to_vec(),
+            "truncated",
+        ),
+        ("random bytes", random, "could not read the audio"),
+        ("zero length", Vec::new(), "empty"),
+        ("ten-hour header", ten_hours, "over the limit"),
+        ("one sample", wav(&[0.25]), "too short"),
+    ];
+    for (name, bytes, needle) in cases {
+        let reply = server.post_form("/v1/vad", &[("file", Part::File("bad.wav", &bytes))]);
+        assert_error(&reply, 400, needle);
+        eprintln!("{name}: {}", reply.body["error"]["message"]);
+    }
+    // No file, a bad parameter, an unknown model, not multipart.
+    let reply = server.post_form("/v1/vad", &[("model", Part::Text("silero-vad"))]);
+    assert_error(&reply, 400, "multipart field named `file`");
+    let reply = server.post_form(
+        "/v1/vad",
+        &[
+            ("file", Part::File("a.wav", &good)),
+            ("threshold", Part::Text("loud")),
+        ],
+    );
+    assert_error(&reply, 400, "`threshold` is `loud`");
+    assert_eq!(reply.body["error"]["param"], "threshold");
+    let reply = server.post_form(
+        "/v1/vad",
+        &[
+            ("file", Part::File("a.wav", &good)),
+            ("threshold", Part::Text("1.5")),
+        ],
+    );
+    assert_error(&reply, 400, "between 0 and 1");
+    let reply = server.post_form(
+        "/v1/vad",
+        &[
+            ("file", Part::File("a.wav", &good)),
+            ("model", Part::Text("no-such-vad")),
+        ],
+    );
+    assert_eq!(reply.status, 404, "{}", reply.text);
+    let reply = server.post_raw("/v1/vad", "{}");
+    assert_error(&reply, 400, "multipart/form-data");
+
+    // Still serving.
+    let reply = server.post_form("/v1/vad", &[("file", Part::File("a.wav", &good))]);
+    assert!(!segments(&reply).is_empty(), "{}", reply.text);
+}
+
+/// The streaming API the voice loop uses: pieces of 100 ms in, events out, and the same
+/// segments as the whole clip at once.
+#[test]
+fn vad_stream_reports_speech_as_it_arrives() {
+    use tessera_engines::onnx::SessionConfig;
+    use tessera_tasks::vad::{SileroVad, VadEvent, VadOptions, VadStream, segments};
+
+    let path = common::tessera_home().join("models/silero-vad/model.onnx");
+    let vad = SileroVad::load(&path, &SessionConfig::default()).expect("load Silero");
+    let mut samples = vec![0.0; 16000];
+    samples.extend(clip_samples(2));
+    samples.extend(vec![0.0; 16000]);
+
+    let (whole, vad) = segments(vad, &samples, VadOptions::default());
+    let whole = whole.expect("whole clip");
+    let mut stream = VadStream::new(vad, VadOptions::default());
+    let mut events = Vec::new();
+    for (index, piece) in samples.chunks(1600).enumerate() {
+        for event in stream.push(piece).expect("push") {
+            events.push((index, event));
+        }
+    }
+    let ends_at = samples.len() / 1600;
+    events.extend(
+        stream
+            .finish()
+            .expect("finish")
+            .into_iter()
+            .map(|e| (ends_at, e)),
+    );
+
+    // Speech is announced while the clip plays, well before the audio ends.
+    let (announced_at, first) = events.first().copied().expect("events");
+    let VadEvent::SpeechStart { start } = first else {
+        panic!("the first event is not a start: {events:?}");
+    };
+    assert!(announced_at < 20, "announced at piece {announced_at}");
+    // The clip itself opens with a breath of silence.
+    assert!(
+        (15000..32000).contains(&start),
+        "speech starts at sample {start}"
+    );
+    let streamed: Vec<(f64, f64)> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            VadEvent::SpeechEnd { start, end } => {
+                Some((*start as f64 / 16000.0, *end as f64 / 16000.0))
+            }
+            VadEvent::SpeechStart { .. } => None,
+        })
+        .collect();
+    let offline: Vec<(f64, f64)> = whole.segments.iter().map(|s| (s.start, s.end)).collect();
+    assert_eq!(streamed, offline);
+}
