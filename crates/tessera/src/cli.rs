@@ -417,6 +417,33 @@ pub enum BenchCommand {
   tessera bench chat --model qwen2.5-coder-0.5b-instruct --tokens 128 --rounds 5 --json
   python3 bench/chat_vs_llama_cpp_python.py      # the same, next to llama-cpp-python")]
     Chat(BenchChatArgs),
+    /// Voice activity detection: microseconds per 32 ms window (Silero, in process).
+    #[command(after_help = "Examples:
+  tessera bench vad
+  tessera bench vad --file speech.wav --rounds 5 --json
+  python3 bench/vad_vs_onnxruntime.py      # the same windows through onnxruntime in Python")]
+    Vad(BenchVadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchVadArgs {
+    /// The VAD model.
+    #[arg(long, default_value = "silero-vad")]
+    pub model: String,
+    /// The audio to run (default: a LibriVox clip from Debian's pocketsphinx-testdata).
+    #[arg(
+        long,
+        default_value = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
+    )]
+    pub file: PathBuf,
+    /// Passes over the audio; the median pass is reported.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]
