@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building tessera needs besides cargo (cmake, a C++ compiler and libclang, with which
 # llama-cpp-sys-2 builds llama.cpp from source), and what it needs at run time that cargo does not
-# build: the ONNX Runtime shared library,
+# build: espeak-ng's library (Piper voices' phonemes) and the ONNX Runtime shared library,
 # taken from the `onnxruntime` wheel on PyPI (ort loads it with `load-dynamic`), into
 # "$TESSERA_HOME/lib" (default ~/.cache/tessera/lib). Idempotent: a second run does nothing.
 #
@@ -14,13 +14,15 @@ need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
 ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# Piper voices need espeak-ng's library at run time (loaded, never linked: it is GPL).
+ls /usr/lib/*/libespeak-ng.so.1 >/dev/null 2>&1 || need+=(libespeak-ng1)
 if ((${#need[@]})); then
   if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-    echo "Installing ${need[*]} (to build llama.cpp)"
+    echo "Installing ${need[*]} (to build llama.cpp, and espeak-ng for Piper voices)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   else
-    echo "setup: building llama.cpp needs ${need[*]}; install them with your package manager" >&2
+    echo "setup: tessera needs ${need[*]} (llama.cpp's build, espeak-ng for Piper voices); install them with your package manager" >&2
     exit 1
   fi
 fi

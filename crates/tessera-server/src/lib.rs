@@ -152,6 +152,7 @@ fn areas(auth: &Arc<AuthConfig>, upload_limit: usize) -> OpenApiRouter<AppState>
 fn user_api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(embeddings::create))
+        .routes(routes!(audio::speech))
         .routes(routes!(llm::chat::create))
         .routes(routes!(llm::completions::create))
         .routes(routes!(llm::tokenize::tokenize))

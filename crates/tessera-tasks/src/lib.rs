@@ -19,6 +19,7 @@ pub mod embed;
 pub mod llm;
 pub mod packing;
 pub mod registry;
+pub mod speech;
 pub mod vad;
 
 use std::path::PathBuf;

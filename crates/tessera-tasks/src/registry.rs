@@ -31,6 +31,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::embed::CANDLE_FAMILY,
     &crate::llm::FAMILY,
     &crate::vad::FAMILY,
+    &crate::speech::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.

@@ -103,6 +103,15 @@ In the interactive chat, Ctrl-C stops the answer being written (not the program)
 
 Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kHz.")]
     Vad(VadArgs),
+    /// Speak a text with a Piper voice into a WAV, FLAC or raw PCM file.
+    #[command(after_help = "Examples:
+  tessera speak \"Hello there, how are you?\" -o hello.wav
+  echo \"Text from a pipe.\" | tessera speak -o piped.flac
+  tessera speak \"Slowly now.\" --speed 0.8 -o - | aplay
+
+The format follows the file's extension (.wav, .flac, .pcm), or --format. Piper voices need
+espeak-ng's library for phonemes (Debian/Ubuntu: apt-get install libespeak-ng1).")]
+    Speak(SpeakArgs),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -317,6 +326,29 @@ pub struct EmbedArgs {
     /// Cut inputs longer than the model's limit instead of failing.
     #[arg(long)]
     pub truncate: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SpeakArgs {
+    /// The text (read from standard input when left out).
+    pub text: Option<String>,
+    /// Where to write the audio (`-` for standard output).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// The voice.
+    #[arg(long, default_value = "piper-en-us-joe-medium")]
+    pub model: String,
+    /// A speaker of a multi-speaker voice (name or number).
+    #[arg(long)]
+    pub speaker: Option<String>,
+    /// 0.25 to 4.0; 1.0 is the voice's own pace.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f32,
+    /// wav, flac or pcm (default: from the file's extension, else wav).
+    #[arg(long)]
+    pub format: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -413,3 +413,33 @@ fn vad_prints_the_speech_segments_of_a_file() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("could not read /no/such/file.wav"));
 }
+
+#[test]
+fn speak_writes_audio_that_vad_finds_speech_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wav = dir.path().join("fox.wav");
+    let output = tessera(&[
+        "speak",
+        "The quick brown fox jumps over the lazy dog.",
+        "-o",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("s of audio at 22050 Hz"));
+    let output = tessera(&["vad", wav.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let speech: f64 = text(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(s, e)| e.parse::<f64>().unwrap() - s.parse::<f64>().unwrap())
+        .sum();
+    assert!(speech > 1.5, "{speech} s of speech");
+
+    let output = tessera(&["speak", "Hello.", "-o", "out.mp3"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("use wav, pcm or flac"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -213,3 +213,180 @@ fn vad_stream_reports_speech_as_it_arrives() {
     let offline: Vec<(f64, f64)> = whole.segments.iter().map(|s| (s.start, s.end)).collect();
     assert_eq!(streamed, offline);
 }
+
+const VOICE: &str = "piper-en-us-joe-medium";
+
+/// Seconds of speech Silero finds in 22.05 kHz mono samples, and their length in seconds.
+fn speech_in(server: &Server, samples: &[f32]) -> (f64, f64) {
+    let wav = encode(samples, 22050, AudioFormat::Wav).expect("encode");
+    let reply = server.post_form("/v1/vad", &[("file", Part::File("tts.wav", &wav))]);
+    let speech = segments(&reply).iter().map(|(s, e)| e - s).sum();
+    (speech, samples.len() as f64 / 22050.0)
+}
+
+fn pcm_samples(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
+#[test]
+fn speech_is_audio_that_holds_speech_in_every_format() {
+    let server = Server::start(&["--preload", ""]);
+    let text =
+        "The quick brown fox jumps over the lazy dog. It was a sunny day, and everyone was happy.";
+    let body = serde_json::json!({"model": VOICE, "input": text, "voice": "alloy"});
+
+    // WAV (the default), streamed with an open-ended header.
+    let reply = server.post("/v1/audio/speech", &body);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("content-type"), Some("audio/wav"));
+    let mut client = ureq::Agent::new_with_defaults()
+        .post(&server.url("/v1/audio/speech"))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .expect("speech");
+    let bytes = client.body_mut().read_to_vec().expect("audio bytes");
+    assert_eq!(&bytes[..4], b"RIFF");
+    let samples = pcm_samples(&bytes[44..]);
+    let (speech, seconds) = speech_in(&server, &samples);
+    // 17 words: between 1.5 and 5 words a second, and speech nearly all the way through.
+    assert!((3.4..11.5).contains(&seconds), "{seconds} s");
+    assert!(
+        speech > 0.7 * seconds,
+        "{speech} s of speech in {seconds} s"
+    );
+
+    // Raw PCM is the same audio without the header; FLAC decodes to it too.
+    let mut pcm_body = body.clone();
+    pcm_body["response_format"] = "pcm".into();
+    let mut response = ureq::Agent::new_with_defaults()
+        .post(&server.url("/v1/audio/speech"))
+        .header("content-type", "application/json")
+        .send(pcm_body.to_string())
+        .expect("speech");
+    let pcm = response.body_mut().read_to_vec().expect("pcm bytes");
+    assert!((pcm.len() as f64 - (bytes.len() - 44) as f64).abs() < 0.2 * pcm.len() as f64);
+    let mut flac_body = body.clone();
+    flac_body["response_format"] = "flac".into();
+    let mut response = ureq::Agent::new_with_defaults()
+        .post(&server.url("/v1/audio/speech"))
+        .header("content-type", "application/json")
+        .send(flac_body.to_string())
+        .expect("speech");
+    let flac = response.body_mut().read_to_vec().expect("flac bytes");
+    let decoded = tessera_tasks::audio::decode(flac, 600.0).expect("a valid FLAC");
+    assert_eq!(decoded.sample_rate, 22050);
+    let (speech, seconds) = speech_in(&server, &decoded.samples);
+    assert!(
+        speech > 0.7 * seconds,
+        "{speech} s of speech in {seconds} s"
+    );
+
+    // Slower speech is longer.
+    let mut slow = body.clone();
+    slow["speed"] = 0.5.into();
+    slow["response_format"] = "pcm".into();
+    let mut response = ureq::Agent::new_with_defaults()
+        .post(&server.url("/v1/audio/speech"))
+        .header("content-type", "application/json")
+        .send(slow.to_string())
+        .expect("speech");
+    let slow_pcm = response.body_mut().read_to_vec().expect("pcm");
+    assert!(
+        slow_pcm.len() as f64 > 1.6 * pcm.len() as f64,
+        "{} vs {}",
+        slow_pcm.len(),
+        pcm.len()
+    );
+}
+
+#[test]
+fn speech_streams_chunks_as_sse_and_bad_requests_get_400() {
+    let server = Server::start(&["--preload", ""]);
+    let body = serde_json::json!({
+        "model": VOICE,
+        "input": "First, a short clause. Then a whole sentence follows it. And one more.",
+        "stream_format": "sse",
+        "response_format": "pcm",
+    });
+    let reply = server.post("/v1/audio/speech", &body);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events: Vec<serde_json::Value> = reply
+        .text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).expect("JSON event"))
+        .collect();
+    let deltas: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "speech.audio.delta")
+        .collect();
+    // The first clause, then each sentence: four chunks.
+    assert_eq!(deltas.len(), 4, "{events:?}");
+    assert_eq!(events.last().expect("events")["type"], "speech.audio.done");
+    assert!(events.last().unwrap()["usage"]["input_tokens"].as_u64() > Some(10));
+    use base64::Engine as _;
+    let mut samples = Vec::new();
+    for delta in deltas {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(delta["audio"].as_str().expect("audio"))
+            .expect("base64");
+        assert!(!bytes.is_empty());
+        samples.extend(pcm_samples(&bytes));
+    }
+    let (speech, seconds) = speech_in(&server, &samples);
+    assert!(
+        speech > 0.6 * seconds,
+        "{speech} s of speech in {seconds} s"
+    );
+
+    for (patch, status, needle) in [
+        (serde_json::json!({"input": ""}), 400, "`input` is empty"),
+        (
+            serde_json::json!({"input": "x".repeat(5000)}),
+            400,
+            "over the limit of 4096",
+        ),
+        (serde_json::json!({"speed": 9.0}), 400, "from 0.25 to 4.0"),
+        (
+            serde_json::json!({"response_format": "mp3"}),
+            400,
+            "use wav, pcm or flac",
+        ),
+        (
+            serde_json::json!({"stream_format": "video"}),
+            400,
+            "use `audio` or `sse`",
+        ),
+        (
+            serde_json::json!({"instructions": "Speak like a pirate"}),
+            400,
+            "not supported",
+        ),
+        (
+            serde_json::json!({"input": "?!..."}),
+            400,
+            "nothing speakable",
+        ),
+        (
+            serde_json::json!({"model": "no-such-voice"}),
+            404,
+            "no-such-voice",
+        ),
+    ] {
+        let mut bad = serde_json::json!({"model": VOICE, "input": "Hello."});
+        for (key, value) in patch.as_object().unwrap() {
+            bad[key] = value.clone();
+        }
+        let reply = server.post("/v1/audio/speech", &bad);
+        assert_error(&reply, status, needle);
+    }
+    // Still serving.
+    let reply = server.post(
+        "/v1/audio/speech",
+        &serde_json::json!({"model": VOICE, "input": "Still here.", "response_format": "pcm"}),
+    );
+    assert_eq!(reply.status, 200);
+}

@@ -1,8 +1,10 @@
-//! The audio routes, which take files as OpenAI's do: `multipart/form-data` with the audio in a
-//! field named `file` and the other parameters as text fields.
+//! The audio routes. Those that take files take them as OpenAI's do: `multipart/form-data` with
+//! the audio in a field named `file` and the other parameters as text fields.
 
+mod speech;
 mod vad;
 
+pub(crate) use speech::*;
 pub(crate) use vad::*;
 
 use std::str::FromStr;

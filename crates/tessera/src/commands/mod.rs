@@ -7,6 +7,7 @@ mod chat;
 mod embed;
 mod hub;
 mod serve;
+mod speak;
 mod vad;
 
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Chat(args) => chat::chat(args),
         Command::Complete(args) => chat::complete(args),
         Command::Vad(args) => vad::run(args),
+        Command::Speak(args) => speak::run(args),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
         Command::Bench(BenchCommand::Chat(args)) => bench_chat::chat(args),
         Command::Bench(BenchCommand::Vad(args)) => bench_vad::run(args),
