@@ -21,6 +21,7 @@ pub(crate) struct VadForm {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// A VAD model (default `silero-vad`).
+    #[schema(example = "silero-vad")]
     model: Option<String>,
     /// Speech probability at or above which a 32 ms window is speech (default 0.5).
     #[schema(minimum = 0.0, maximum = 1.0)]
