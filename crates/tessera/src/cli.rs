@@ -455,6 +455,27 @@ pub enum BenchCommand {
   tessera bench vad --file speech.wav --rounds 5 --json
   python3 bench/vad_vs_onnxruntime.py      # the same windows through onnxruntime in Python")]
     Vad(BenchVadArgs),
+    /// Text to speech: time to first audio and real-time factor for a 10-word and a 60-word text.
+    #[command(after_help = "Examples:
+  tessera bench speak
+  tessera bench speak --rounds 5 --json
+  python3 bench/speak_vs_piper.py      # the same texts through piper-tts in Python")]
+    Speak(BenchSpeakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSpeakArgs {
+    /// The voice.
+    #[arg(long, default_value = "piper-en-us-joe-medium")]
+    pub model: String,
+    /// Rounds per text; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Print results as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

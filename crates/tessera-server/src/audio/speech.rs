@@ -172,7 +172,7 @@ fn sse_events(
             "audio": base64::engine::general_purpose::STANDARD.encode(pcm16(samples)),
         }))
     };
-    let phonemes = speech.phonemes;
+    let characters = speech.characters;
     let first = delta(&first);
     let rest = stream::unfold(Some(speech), move |speech| async move {
         let mut speech = speech?;
@@ -182,7 +182,7 @@ fn sse_events(
             Some(SpeechEvent::Done) | None => Some((
                 data(&serde_json::json!({
                     "type": "speech.audio.done",
-                    "usage": {"input_tokens": phonemes, "output_tokens": 0, "total_tokens": phonemes},
+                    "usage": {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters},
                 })),
                 None,
             )),

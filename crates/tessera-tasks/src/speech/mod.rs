@@ -11,6 +11,7 @@ mod text;
 pub use text::{Chunk, split};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use tessera_core::{Device, EngineKind, Task};
@@ -59,10 +60,13 @@ pub struct SpeechRequest {
 /// A request ready for the engine: phoneme ids per chunk.
 #[derive(Debug)]
 pub struct SpeechJob {
-    chunks: Vec<Vec<i64>>,
+    /// Phonemized one at a time, just before each is synthesized, so the first audio does not
+    /// wait for the whole text's phonemes.
+    chunks: Vec<Chunk>,
     speaker: Option<i64>,
     /// noise_scale, length_scale, noise_w, as the graph takes them.
     scales: [f32; 3],
+    characters: usize,
 }
 
 /// What the synthesis sends, chunk by chunk.
@@ -81,8 +85,8 @@ pub enum SpeechEvent {
 pub struct Speech {
     /// Samples per second of the audio.
     pub sample_rate: u32,
-    /// Phoneme ids to synthesize, summed over the chunks.
-    pub phonemes: usize,
+    /// Characters of the text.
+    pub characters: usize,
     /// The chunks, then [`SpeechEvent::Done`].
     pub events: mpsc::UnboundedReceiver<SpeechEvent>,
 }
@@ -129,9 +133,47 @@ impl Default for InferenceConfig {
     }
 }
 
-/// The speech frontend: the voice's phoneme map and defaults.
+impl VoiceConfig {
+    /// The phoneme ids of one chunk: espeak-ng's IPA for each clause followed by its punctuation,
+    /// then `^`, each phoneme followed by the pad `_`, and `$`, as Piper's training wrote them.
+    /// Characters the voice has no id for are left out. `None` when nothing is speakable.
+    fn chunk_ids(&self, chunk: &Chunk) -> Result<Option<Vec<i64>>, TaskError> {
+        let mut phonemes = String::new();
+        for piece in &chunk.pieces {
+            let clauses = espeak::phonemize(&piece.text, &self.espeak.voice)?;
+            if clauses.is_empty() {
+                continue;
+            }
+            if !phonemes.is_empty() {
+                phonemes.push(' ');
+            }
+            phonemes.push_str(&clauses.join(" "));
+            if let Some(mark) = piece.punctuation {
+                phonemes.push(mark);
+            }
+        }
+        if phonemes.is_empty() {
+            return Ok(None);
+        }
+        let map = &self.phoneme_id_map;
+        let id = |symbol: &str| map.get(symbol).into_iter().flatten().copied();
+        let mut ids: Vec<i64> = id("^").chain(id("_")).collect();
+        let mut buffer = [0u8; 4];
+        for phoneme in phonemes.nfd() {
+            let Some(mapped) = map.get(phoneme.encode_utf8(&mut buffer) as &str) else {
+                continue;
+            };
+            ids.extend(mapped);
+            ids.extend(id("_"));
+        }
+        ids.extend(id("$"));
+        Ok(Some(ids))
+    }
+}
+
+/// The speech frontend: the voice's settings.
 pub struct SpeechFrontend {
-    config: VoiceConfig,
+    config: Arc<VoiceConfig>,
 }
 
 impl SpeechFrontend {
@@ -150,24 +192,6 @@ impl SpeechFrontend {
             .collect();
         names.sort_unstable();
         names
-    }
-
-    /// The phoneme ids of one chunk: `^`, then each phoneme followed by the pad `_`, then `$`,
-    /// as Piper's training wrote them. Characters the voice has no id for are left out.
-    fn ids(&self, phonemes: &str) -> Vec<i64> {
-        let map = &self.config.phoneme_id_map;
-        let id = |symbol: &str| map.get(symbol).into_iter().flatten().copied();
-        let mut ids: Vec<i64> = id("^").chain(id("_")).collect();
-        let mut buffer = [0u8; 4];
-        for phoneme in phonemes.nfd() {
-            let Some(mapped) = map.get(phoneme.encode_utf8(&mut buffer) as &str) else {
-                continue;
-            };
-            ids.extend(mapped);
-            ids.extend(id("_"));
-        }
-        ids.extend(id("$"));
-        ids
     }
 
     fn speaker(&self, asked: Option<&str>) -> Result<Option<i64>, TaskError> {
@@ -235,33 +259,13 @@ impl Frontend for SpeechFrontend {
             }
         }
         let speaker = self.speaker(request.speaker.as_deref())?;
-        let mut chunks = Vec::new();
-        for chunk in split(&request.text) {
-            let mut phonemes = String::new();
-            for piece in &chunk.pieces {
-                let clauses = espeak::phonemize(&piece.text, &self.config.espeak.voice)?;
-                if clauses.is_empty() {
-                    continue;
-                }
-                if !phonemes.is_empty() {
-                    phonemes.push(' ');
-                }
-                phonemes.push_str(&clauses.join(" "));
-                if let Some(mark) = piece.punctuation {
-                    phonemes.push(mark);
-                }
-            }
-            if !phonemes.is_empty() {
-                chunks.push(self.ids(&phonemes));
-            }
-        }
+        let chunks = split(&request.text);
         if chunks.is_empty() {
             return Err(TaskError::InvalidInput(
                 "`input` has nothing speakable (only punctuation or symbols)".into(),
             ));
         }
         let inference = &self.config.inference;
-        let cost = chunks.iter().map(Vec::len).sum();
         Ok(Prepared {
             input: SpeechJob {
                 chunks,
@@ -271,8 +275,9 @@ impl Frontend for SpeechFrontend {
                     inference.length_scale / request.speed,
                     request.noise_w.unwrap_or(inference.noise_w),
                 ],
+                characters,
             },
-            cost,
+            cost: characters,
         })
     }
 
@@ -291,6 +296,7 @@ struct Live {
 /// Synthesizes one chunk per step, taking the requests in turn.
 pub struct SpeechRunner {
     model: OnnxModel,
+    config: Arc<VoiceConfig>,
     sample_rate: u32,
     live: Vec<Live>,
     turn: usize,
@@ -340,7 +346,7 @@ impl StepRunner for SpeechRunner {
 
     fn admit(&mut self, job: SpeechJob) -> Result<Speech, TaskError> {
         let (sender, events) = mpsc::unbounded_channel();
-        let phonemes = job.chunks.iter().map(Vec::len).sum();
+        let characters = job.characters;
         self.live.push(Live {
             job,
             next: 0,
@@ -348,7 +354,7 @@ impl StepRunner for SpeechRunner {
         });
         Ok(Speech {
             sample_rate: self.sample_rate,
-            phonemes,
+            characters,
             events,
         })
     }
@@ -360,21 +366,21 @@ impl StepRunner for SpeechRunner {
             return;
         }
         self.turn = (self.turn + 1) % self.live.len();
-        let (ids, speaker, scales) = {
-            let live = &self.live[self.turn];
-            (
-                live.job.chunks[live.next].clone(),
-                live.job.speaker,
-                live.job.scales,
-            )
+        let live = &self.live[self.turn];
+        let (speaker, scales) = (live.job.speaker, live.job.scales);
+        let result = match self.config.chunk_ids(&live.job.chunks[live.next]) {
+            Ok(Some(ids)) => self.synthesize(&ids, speaker, scales).map(Some),
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
         };
-        let result = self.synthesize(&ids, speaker, scales);
         let live = &mut self.live[self.turn];
         live.next += 1;
         let finished = match result {
             Ok(audio) => {
                 // A caller that has gone is dropped at the next step.
-                let _ = live.events.send(SpeechEvent::Audio(audio));
+                if let Some(audio) = audio {
+                    let _ = live.events.send(SpeechEvent::Audio(audio));
+                }
                 live.next == live.job.chunks.len()
             }
             Err(error) => {
@@ -438,8 +444,10 @@ fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskEr
         })?;
     let onnx = OnnxModel::load(&weights, &context.session)?;
     let device: Device = onnx.device();
+    let config = Arc::new(config);
     let runner = SpeechRunner {
         model: onnx,
+        config: config.clone(),
         sample_rate: config.audio.sample_rate,
         live: Vec::new(),
         turn: 0,

@@ -17,10 +17,18 @@ pub struct Chunk {
 }
 
 const SENTENCE_END: &[char] = &['.', '!', '?'];
+/// A first clause longer than [`FIRST_CLAUSE_WORDS`] is cut after this many words, so the first
+/// audio is short and comes fast (a VITS call costs about as much as the audio it makes).
+const FIRST_WORDS: usize = 3;
+const FIRST_CLAUSE_WORDS: usize = 5;
+/// Later sentences are joined into chunks of about this many words: fewer engine calls cost
+/// less in all, and by then the audio already sent covers the wait.
+const CHUNK_WORDS: usize = 30;
 const CLAUSE_END: &[char] = &[',', ';', ':'];
 
-/// Splits text into chunks: one per sentence, except that the first sentence is cut at its
-/// clauses, so its first clause can be heard while the rest is computed.
+/// Splits text into chunks: the first sentence cut at its clauses (and a long first clause
+/// after its first few words), so the first audio can be heard while the rest is computed; then
+/// the later sentences, whole, about [`CHUNK_WORDS`] words a chunk.
 pub fn split(text: &str) -> Vec<Chunk> {
     let mut sentences: Vec<Vec<Piece>> = Vec::new();
     let mut pieces: Vec<Piece> = Vec::new();
@@ -59,11 +67,44 @@ pub fn split(text: &str) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     let mut sentences = sentences.into_iter();
     if let Some(first) = sentences.next() {
-        chunks.extend(first.into_iter().map(|piece| Chunk {
-            pieces: vec![piece],
-        }));
+        for (index, piece) in first.into_iter().enumerate() {
+            let words: Vec<&str> = piece.text.split_whitespace().collect();
+            if index == 0 && words.len() > FIRST_CLAUSE_WORDS {
+                chunks.push(Chunk {
+                    pieces: vec![Piece {
+                        text: words[..FIRST_WORDS].join(" "),
+                        punctuation: None,
+                    }],
+                });
+                chunks.push(Chunk {
+                    pieces: vec![Piece {
+                        text: words[FIRST_WORDS..].join(" "),
+                        punctuation: piece.punctuation,
+                    }],
+                });
+            } else {
+                chunks.push(Chunk {
+                    pieces: vec![piece],
+                });
+            }
+        }
     }
-    chunks.extend(sentences.map(|pieces| Chunk { pieces }));
+    let mut pending: Vec<Piece> = Vec::new();
+    for sentence in sentences {
+        pending.extend(sentence);
+        let words: usize = pending
+            .iter()
+            .map(|piece| piece.text.split_whitespace().count())
+            .sum();
+        if words >= CHUNK_WORDS {
+            chunks.push(Chunk {
+                pieces: std::mem::take(&mut pending),
+            });
+        }
+    }
+    if !pending.is_empty() {
+        chunks.push(Chunk { pieces: pending });
+    }
     chunks
 }
 
@@ -89,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn first_sentence_by_clause_then_by_sentence() {
+    fn first_sentence_by_clause_then_later_sentences_together() {
         let chunks = shape("Well, hello there. How are you, friend? Fine!");
         assert_eq!(
             chunks,
@@ -98,9 +139,21 @@ mod tests {
                 vec![("hello there".into(), Some('.'))],
                 vec![
                     ("How are you".into(), Some(',')),
-                    ("friend".into(), Some('?'))
+                    ("friend".into(), Some('?')),
+                    ("Fine".into(), Some('!')),
                 ],
-                vec![("Fine".into(), Some('!'))],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_first_clause_is_cut_after_three_words() {
+        assert_eq!(
+            shape("The quick brown fox jumps over the dog. Then it sleeps."),
+            vec![
+                vec![("The quick brown".into(), None)],
+                vec![("fox jumps over the dog".into(), Some('.'))],
+                vec![("Then it sleeps".into(), Some('.'))],
             ]
         );
     }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_chat;
+mod bench_speak;
 mod bench_vad;
 mod chat;
 mod embed;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
         Command::Bench(BenchCommand::Chat(args)) => bench_chat::chat(args),
         Command::Bench(BenchCommand::Vad(args)) => bench_vad::run(args),
+        Command::Bench(BenchCommand::Speak(args)) => bench_speak::run(args),
     }
 }
 
