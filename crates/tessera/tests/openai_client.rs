@@ -37,3 +37,9 @@ fn the_official_openai_python_client_chats_streams_calls_tools_and_follows_schem
         &["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"],
     );
 }
+
+#[test]
+fn the_official_openai_python_client_speaks_plain_and_streamed() {
+    let server = Server::start(&["--preload", ""]);
+    run_script("openai_audio.py", &server, &["piper-en-us-joe-medium"]);
+}

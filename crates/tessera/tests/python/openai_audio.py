@@ -1,0 +1,45 @@
+"""The official OpenAI Python client against tessera's audio routes: speech, plain and streamed.
+
+Usage: openai_audio.py BASE_URL VOICE
+"""
+
+import struct
+import sys
+
+from openai import OpenAI
+
+base, voice = sys.argv[1], sys.argv[2]
+client = OpenAI(base_url=f"{base}/v1", api_key="not-needed")
+text = "The quick brown fox jumps over the lazy dog. Then it takes a long nap in the sun."
+
+# Plain: the whole WAV.
+speech = client.audio.speech.create(model=voice, voice="alloy", input=text, response_format="wav")
+data = speech.content
+assert data[:4] == b"RIFF", data[:16]
+pcm = data[44:]
+seconds = len(pcm) / 2 / 22050
+assert 2.5 < seconds < 12, seconds
+loudest = max(abs(s) for (s,) in struct.iter_unpack("<h", pcm[: len(pcm) // 2 * 2]))
+assert loudest > 3000, f"near silence: peak {loudest}"
+
+# Streamed: raw PCM read chunk by chunk as it is synthesized.
+chunks = []
+with client.audio.speech.with_streaming_response.create(
+    model=voice, voice="alloy", input=text, response_format="pcm", speed=1.25
+) as response:
+    assert response.headers["content-type"] == "audio/pcm", response.headers
+    for chunk in response.iter_bytes(4096):
+        chunks.append(chunk)
+streamed = b"".join(chunks)
+assert len(chunks) > 1, len(chunks)
+faster = len(streamed) / 2 / 22050
+assert 0.6 * seconds < faster < 0.95 * seconds, (faster, seconds)
+
+# A bad request raises the client's error with tessera's message.
+try:
+    client.audio.speech.create(model=voice, voice="alloy", input="", response_format="wav")
+    raise SystemExit("an empty input was accepted")
+except Exception as error:  # openai.BadRequestError
+    assert "`input` is empty" in str(error), error
+
+print(f"ok speech {seconds:.1f} s, streamed {faster:.1f} s in {len(chunks)} chunks")
