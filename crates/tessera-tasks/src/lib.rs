@@ -71,6 +71,29 @@ pub enum TaskError {
     Internal(String),
 }
 
+/// A request field outside `range` is a [`TaskError::InvalidParam`] that names the field, its
+/// value and the range.
+pub(crate) fn in_range<T>(
+    param: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), TaskError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(TaskError::InvalidParam {
+        param,
+        message: format!(
+            "`{param}` is {value}; give a value from {} to {}",
+            range.start(),
+            range.end()
+        ),
+    })
+}
+
 impl From<EmbedderError> for TaskError {
     fn from(error: EmbedderError) -> Self {
         TaskError::Inference(error.to_string())

@@ -349,7 +349,11 @@ fn speech_streams_chunks_as_sse_and_bad_requests_get_400() {
             400,
             "over the limit of 4096",
         ),
-        (serde_json::json!({"speed": 9.0}), 400, "from 0.25 to 4.0"),
+        (
+            serde_json::json!({"speed": 9.0}),
+            400,
+            "`speed` is 9; give a value from 0.25 to 4",
+        ),
         (
             serde_json::json!({"response_format": "mp3"}),
             400,

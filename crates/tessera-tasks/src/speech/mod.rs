@@ -20,10 +20,10 @@ use tessera_hub::LocalModel;
 use tokio::sync::mpsc;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::TaskError;
 use crate::registry::{
     Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, StepRunner, file_bytes,
 };
+use crate::{TaskError, in_range};
 
 /// Piper VITS voices.
 pub static FAMILY: Family = Family {
@@ -236,26 +236,13 @@ impl Frontend for SpeechFrontend {
                 "`input` has {characters} characters, over the limit of {MAX_CHARACTERS}; split it into several requests"
             )));
         }
-        if !(0.25..=4.0).contains(&request.speed) {
-            return Err(TaskError::InvalidParam {
-                param: "speed",
-                message: format!(
-                    "`speed` is {}; give a value from 0.25 to 4.0 (1.0 is normal)",
-                    request.speed
-                ),
-            });
-        }
+        in_range("speed", request.speed, 0.25..=4.0)?;
         for (param, value) in [
             ("noise_scale", request.noise_scale),
             ("noise_w", request.noise_w),
         ] {
-            if let Some(value) = value
-                && !(0.0..=2.0).contains(&value)
-            {
-                return Err(TaskError::InvalidParam {
-                    param,
-                    message: format!("`{param}` is {value}; give a value from 0 to 2"),
-                });
+            if let Some(value) = value {
+                in_range(param, value, 0.0..=2.0)?;
             }
         }
         let speaker = self.speaker(request.speaker.as_deref())?;

@@ -1,6 +1,6 @@
 //! From per-window speech probabilities to speech segments.
 
-use crate::TaskError;
+use crate::{TaskError, in_range};
 
 /// How speech is told from silence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,19 +38,9 @@ impl VadOptions {
                 ),
             });
         }
-        for (param, value) in [
-            ("min_speech_duration_ms", self.min_speech_ms),
-            ("min_silence_duration_ms", self.min_silence_ms),
-            ("speech_pad_ms", self.speech_pad_ms),
-        ] {
-            if value > 60_000 {
-                return Err(TaskError::InvalidParam {
-                    param,
-                    message: format!("`{param}` is {value} ms; give at most 60000"),
-                });
-            }
-        }
-        Ok(())
+        in_range("min_speech_duration_ms", self.min_speech_ms, 0..=60_000)?;
+        in_range("min_silence_duration_ms", self.min_silence_ms, 0..=60_000)?;
+        in_range("speech_pad_ms", self.speech_pad_ms, 0..=60_000)
     }
 }
 
