@@ -9,7 +9,7 @@ pub struct Piece {
     pub punctuation: Option<char>,
 }
 
-/// What one engine call speaks: a sentence, or one clause of the first sentence.
+/// What one engine call speaks: clauses, or the first words of the first one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     /// Its clauses.
@@ -21,14 +21,16 @@ const SENTENCE_END: &[char] = &['.', '!', '?'];
 /// audio is short and comes fast (a VITS call costs about as much as the audio it makes).
 const FIRST_WORDS: usize = 3;
 const FIRST_CLAUSE_WORDS: usize = 5;
-/// Later sentences are joined into chunks of about this many words: fewer engine calls cost
-/// less in all, and by then the audio already sent covers the wait.
+/// After the first chunk, clauses are joined into chunks of about this many words (the second
+/// chunk about [`SECOND_CHUNK_WORDS`]): fewer engine calls cost less in all, and the audio
+/// already sent covers the wait.
 const CHUNK_WORDS: usize = 30;
+const SECOND_CHUNK_WORDS: usize = 12;
 const CLAUSE_END: &[char] = &[',', ';', ':'];
 
-/// Splits text into chunks: the first sentence cut at its clauses (and a long first clause
-/// after its first few words), so the first audio can be heard while the rest is computed; then
-/// the later sentences, whole, about [`CHUNK_WORDS`] words a chunk.
+/// Splits text into chunks: the first clause alone (cut after its first few words when it is
+/// long), so the first audio can be heard while the rest is computed; then whole clauses, about
+/// [`SECOND_CHUNK_WORDS`] words in the second chunk and [`CHUNK_WORDS`] in each after it.
 pub fn split(text: &str) -> Vec<Chunk> {
     let mut sentences: Vec<Vec<Piece>> = Vec::new();
     let mut pieces: Vec<Piece> = Vec::new();
@@ -64,48 +66,57 @@ pub fn split(text: &str) -> Vec<Chunk> {
     if !pieces.is_empty() {
         sentences.push(pieces);
     }
+    let mut rest = sentences.into_iter().flatten();
+    let Some(first) = rest.next() else {
+        return Vec::new();
+    };
     let mut chunks = Vec::new();
-    let mut sentences = sentences.into_iter();
-    if let Some(first) = sentences.next() {
-        for (index, piece) in first.into_iter().enumerate() {
-            let words: Vec<&str> = piece.text.split_whitespace().collect();
-            if index == 0 && words.len() > FIRST_CLAUSE_WORDS {
-                chunks.push(Chunk {
-                    pieces: vec![Piece {
-                        text: words[..FIRST_WORDS].join(" "),
-                        punctuation: None,
-                    }],
-                });
-                chunks.push(Chunk {
-                    pieces: vec![Piece {
-                        text: words[FIRST_WORDS..].join(" "),
-                        punctuation: piece.punctuation,
-                    }],
-                });
-            } else {
-                chunks.push(Chunk {
-                    pieces: vec![piece],
-                });
-            }
-        }
-    }
     let mut pending: Vec<Piece> = Vec::new();
-    for sentence in sentences {
-        pending.extend(sentence);
-        let words: usize = pending
-            .iter()
-            .map(|piece| piece.text.split_whitespace().count())
-            .sum();
-        if words >= CHUNK_WORDS {
+    let words: Vec<&str> = first.text.split_whitespace().collect();
+    if words.len() > FIRST_CLAUSE_WORDS {
+        chunks.push(Chunk {
+            pieces: vec![Piece {
+                text: words[..FIRST_WORDS].join(" "),
+                punctuation: None,
+            }],
+        });
+        pending.push(Piece {
+            text: words[FIRST_WORDS..].join(" "),
+            punctuation: first.punctuation,
+        });
+    } else {
+        chunks.push(Chunk {
+            pieces: vec![first],
+        });
+    }
+    let mut words = count_words(&pending);
+    for piece in rest {
+        // The second chunk is small, so it is ready before the first has been heard.
+        let limit = if chunks.len() == 1 {
+            SECOND_CHUNK_WORDS
+        } else {
+            CHUNK_WORDS
+        };
+        if words >= limit {
             chunks.push(Chunk {
                 pieces: std::mem::take(&mut pending),
             });
+            words = 0;
         }
+        words += piece.text.split_whitespace().count();
+        pending.push(piece);
     }
     if !pending.is_empty() {
         chunks.push(Chunk { pieces: pending });
     }
     chunks
+}
+
+fn count_words(pieces: &[Piece]) -> usize {
+    pieces
+        .iter()
+        .map(|piece| piece.text.split_whitespace().count())
+        .sum()
 }
 
 /// Whether a piece has anything but punctuation and symbols in it.
@@ -130,14 +141,14 @@ mod tests {
     }
 
     #[test]
-    fn first_sentence_by_clause_then_later_sentences_together() {
+    fn the_first_clause_alone_then_clauses_together() {
         let chunks = shape("Well, hello there. How are you, friend? Fine!");
         assert_eq!(
             chunks,
             vec![
                 vec![("Well".into(), Some(','))],
-                vec![("hello there".into(), Some('.'))],
                 vec![
+                    ("hello there".into(), Some('.')),
                     ("How are you".into(), Some(',')),
                     ("friend".into(), Some('?')),
                     ("Fine".into(), Some('!')),
@@ -152,10 +163,23 @@ mod tests {
             shape("The quick brown fox jumps over the dog. Then it sleeps."),
             vec![
                 vec![("The quick brown".into(), None)],
-                vec![("fox jumps over the dog".into(), Some('.'))],
-                vec![("Then it sleeps".into(), Some('.'))],
+                vec![
+                    ("fox jumps over the dog".into(), Some('.')),
+                    ("Then it sleeps".into(), Some('.')),
+                ],
             ]
         );
+    }
+
+    #[test]
+    fn chunks_grow_to_about_thirty_words() {
+        let text = "One two. ".repeat(40);
+        let sizes: Vec<usize> = split(&text)
+            .iter()
+            .map(|chunk| count_words(&chunk.pieces))
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 80);
+        assert_eq!(&sizes[..3], &[2, 12, 30]);
     }
 
     #[test]
