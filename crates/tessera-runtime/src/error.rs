@@ -30,7 +30,7 @@ pub enum RuntimeError {
         message: String,
     },
     /// The model exists but does a different kind of work.
-    #[error("model `{model}` is a {actual} model; this endpoint needs a {expected} model")]
+    #[error("model `{model}` does `{actual}`; this endpoint needs a model that does `{expected}`")]
     WrongTask {
         /// The model asked for.
         model: String,

@@ -121,6 +121,7 @@ fn bad_audio_gets_a_400_and_the_server_keeps_serving() {
     for (name, bytes, needle) in cases {
         let reply = server.post_form("/v1/vad", &[("file", Part::File("bad.wav", &bytes))]);
         assert_error(&reply, 400, needle);
+        assert_eq!(reply.body["error"]["param"], "file", "{name}");
         eprintln!("{name}: {}", reply.body["error"]["message"]);
     }
     // No file, a bad parameter, an unknown model, not multipart.

@@ -175,7 +175,11 @@ fn a_chat_model_is_refused_by_the_embeddings_endpoint() {
         "/v1/embeddings",
         &json!({ "model": "smollm2-135m-instruct", "input": "hi" }),
     );
-    assert_error(&reply, 400, "is a chat model");
+    assert_error(
+        &reply,
+        400,
+        "does `chat`; this endpoint needs a model that does `embed`",
+    );
     assert_eq!(reply.body["error"]["param"], "model");
 }
 

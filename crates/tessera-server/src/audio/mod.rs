@@ -11,7 +11,16 @@ use std::str::FromStr;
 
 use axum::extract::Multipart;
 
+use tessera_runtime::RuntimeError;
+
 use crate::ApiError;
+
+/// A problem with the uploaded audio names the `file` field, not `input`.
+pub(crate) fn blame_the_file(error: RuntimeError) -> ApiError {
+    let file = matches!(error, RuntimeError::InvalidInput(_));
+    let error = ApiError::from(error);
+    if file { error.param("file") } else { error }
+}
 
 /// A multipart form, read whole: the file and the text fields.
 pub(crate) struct Form {

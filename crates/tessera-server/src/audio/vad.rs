@@ -92,7 +92,8 @@ pub(crate) async fn vad(
     let result = state
         .runtime
         .run::<VadFrontend>(&model, VadRequest { audio, options })
-        .await?;
+        .await
+        .map_err(super::blame_the_file)?;
     let body = VadResponse {
         model: model.clone(),
         duration: result.duration,
