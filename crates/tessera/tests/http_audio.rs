@@ -168,13 +168,12 @@ fn vad_stream_reports_speech_as_it_arrives() {
     use tessera_tasks::vad::{SileroVad, VadEvent, VadOptions, VadStream, segments};
 
     let path = common::tessera_home().join("models/silero-vad/model.onnx");
-    let vad = SileroVad::load(&path, &SessionConfig::default()).expect("load Silero");
+    let mut vad = SileroVad::load(&path, &SessionConfig::default()).expect("load Silero");
     let mut samples = vec![0.0; 16000];
     samples.extend(clip_samples(2));
     samples.extend(vec![0.0; 16000]);
 
-    let (whole, vad) = segments(vad, &samples, VadOptions::default());
-    let whole = whole.expect("whole clip");
+    let whole = segments(&mut vad, &samples, VadOptions::default()).expect("whole clip");
     let mut stream = VadStream::new(vad, VadOptions::default());
     let mut events = Vec::new();
     for (index, piece) in samples.chunks(1600).enumerate() {

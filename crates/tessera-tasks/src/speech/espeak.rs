@@ -102,23 +102,26 @@ fn open() -> Result<Mutex<Espeak>, String> {
     ))
 }
 
+/// The library, opened on first use; the error says how to install it.
+fn espeak() -> Result<&'static Mutex<Espeak>, TaskError> {
+    ESPEAK
+        .get_or_init(open)
+        .as_ref()
+        .map_err(|message| TaskError::Unsupported(message.clone()))
+}
+
 /// Whether espeak-ng can be loaded; the error says how to install it.
 pub fn available() -> Result<(), TaskError> {
-    match ESPEAK.get_or_init(open) {
-        Ok(_) => Ok(()),
-        Err(message) => Err(TaskError::Unsupported(message.clone())),
-    }
+    espeak().map(|_| ())
 }
 
 /// The IPA phonemes of `text` in `voice` (an espeak-ng voice name such as `en-us`), one string
 /// per clause as espeak-ng splits them, words separated by spaces. Punctuation is not kept.
 pub fn phonemize(text: &str, voice: &str) -> Result<Vec<String>, TaskError> {
-    let espeak = match ESPEAK.get_or_init(open) {
-        Ok(espeak) => espeak,
-        Err(message) => return Err(TaskError::Unsupported(message.clone())),
-    };
     // A panic while the lock was held leaves espeak's own state as good as any.
-    let mut espeak = espeak.lock().unwrap_or_else(|poison| poison.into_inner());
+    let mut espeak = espeak()?
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     if espeak.voice.as_deref() != Some(voice) {
         let name = CString::new(voice)
             .map_err(|_| TaskError::InvalidInput(format!("bad espeak voice name {voice:?}")))?;

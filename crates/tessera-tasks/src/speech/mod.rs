@@ -177,11 +177,6 @@ pub struct SpeechFrontend {
 }
 
 impl SpeechFrontend {
-    /// The voice's sample rate.
-    pub fn sample_rate(&self) -> u32 {
-        self.config.audio.sample_rate
-    }
-
     /// The speaker names of a multi-speaker voice (empty for one speaker).
     pub fn speakers(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self

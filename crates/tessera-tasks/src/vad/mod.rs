@@ -12,6 +12,7 @@ mod detector;
 
 pub use detector::{SpeechDetector, VadEvent, VadOptions};
 
+use std::borrow::BorrowMut;
 use std::path::Path;
 
 use serde::Serialize;
@@ -132,17 +133,18 @@ impl SileroVad {
 }
 
 /// Speech segments in audio that arrives piece by piece: push samples (16 kHz mono) as they
-/// come, get [`VadEvent`]s as speech starts and ends.
-pub struct VadStream {
-    vad: SileroVad,
+/// come, get [`VadEvent`]s as speech starts and ends. It owns its graph, or borrows one
+/// (`VadStream<&mut SileroVad>`) that outlives it.
+pub struct VadStream<V: BorrowMut<SileroVad> = SileroVad> {
+    vad: V,
     detector: SpeechDetector,
     pending: Vec<f32>,
 }
 
-impl VadStream {
+impl<V: BorrowMut<SileroVad>> VadStream<V> {
     /// A stream over a loaded graph (its state is reset).
-    pub fn new(mut vad: SileroVad, options: VadOptions) -> VadStream {
-        vad.reset();
+    pub fn new(mut vad: V, options: VadOptions) -> VadStream<V> {
+        vad.borrow_mut().reset();
         VadStream {
             vad,
             detector: SpeechDetector::new(options),
@@ -156,7 +158,7 @@ impl VadStream {
         for &sample in samples {
             self.pending.push(sample);
             if self.pending.len() == WINDOW {
-                let probability = self.vad.probability(&self.pending)?;
+                let probability = self.vad.borrow_mut().probability(&self.pending)?;
                 self.pending.clear();
                 events.extend(self.detector.push(probability, WINDOW));
             }
@@ -168,17 +170,12 @@ impl VadStream {
     pub fn finish(&mut self) -> Result<Vec<VadEvent>, TaskError> {
         let mut events = Vec::new();
         if !self.pending.is_empty() {
-            let probability = self.vad.probability(&self.pending)?;
+            let probability = self.vad.borrow_mut().probability(&self.pending)?;
             events.extend(self.detector.push(probability, self.pending.len()));
             self.pending.clear();
         }
         events.extend(self.detector.finish());
         Ok(events)
-    }
-
-    /// Takes the graph back (for another stream).
-    pub fn into_vad(self) -> SileroVad {
-        self.vad
     }
 }
 
@@ -248,7 +245,7 @@ impl Frontend for VadFrontend {
 
 /// Runs whole uploads through one graph, one after another.
 pub struct VadRunner {
-    vad: Option<SileroVad>,
+    vad: SileroVad,
 }
 
 impl Runner for VadRunner {
@@ -266,31 +263,22 @@ impl Runner for VadRunner {
                 if cancelled.job(index) {
                     return Err(abandoned());
                 }
-                let vad = self
-                    .vad
-                    .take()
-                    .ok_or_else(|| TaskError::Internal("the VAD graph was lost".into()))?;
-                let (result, vad) = segments(vad, &job.samples, job.options);
-                self.vad = Some(vad);
-                result
+                segments(&mut self.vad, &job.samples, job.options)
             })
             .collect()
     }
 }
 
-/// The speech segments of a whole 16 kHz clip; hands the graph back either way.
+/// The speech segments of a whole 16 kHz clip.
 pub fn segments(
-    vad: SileroVad,
+    vad: &mut SileroVad,
     samples: &[f32],
     options: VadOptions,
-) -> (Result<VadResult, TaskError>, SileroVad) {
+) -> Result<VadResult, TaskError> {
     let mut stream = VadStream::new(vad, options);
-    let events = stream.push(samples).and_then(|mut events| {
-        events.extend(stream.finish()?);
-        Ok(events)
-    });
-    let vad = stream.into_vad();
-    let result = events.map(|events| VadResult {
+    let mut events = stream.push(samples)?;
+    events.extend(stream.finish()?);
+    Ok(VadResult {
         duration: samples.len() as f64 / f64::from(SAMPLE_RATE),
         segments: events
             .into_iter()
@@ -302,28 +290,17 @@ pub fn segments(
                 VadEvent::SpeechStart { .. } => None,
             })
             .collect(),
-    });
-    (result, vad)
-}
-
-/// The catalog options of a Silero model.
-#[derive(Debug, Default, serde::Deserialize)]
-struct SileroOptions {
-    threshold: Option<f32>,
+    })
 }
 
 fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskError> {
-    let options: SileroOptions = model.options_as().unwrap_or_default();
-    if let Some(threshold) = options.threshold {
-        tracing::debug!(model = %model.id, threshold, "catalog threshold (requests may override)");
-    }
     let vad = SileroVad::load(&model.file_with_extension("onnx")?, &context.session)?;
     let device = vad.device();
     Ok(LoadedModel::new(
         VadFrontend {
             max_seconds: f64::from(context.limits.max_audio_seconds),
         },
-        VadRunner { vad: Some(vad) },
+        VadRunner { vad },
         device,
     ))
 }
