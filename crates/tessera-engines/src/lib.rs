@@ -10,10 +10,12 @@
 //! - [`llama`]: llama.cpp through `llama-cpp-2`: [`llama::GgufModel`] (GGUF weights by mmap,
 //!   tokenizer, metadata, samplers and grammars) and [`llama::GgufContext`] (one KV cache that
 //!   several sequences share, decoded together).
+//! - [`ct2`]: CTranslate2 through `ct2rs`: [`ct2::WhisperModel`] encodes log-mel windows once
+//!   and decodes, detects languages and aligns words on the encoder output.
 //! - [`candle`]: the candle device for a requested [`Device`], with the same fallback, and
 //!   [`candle::BertEncoder`], a BERT-family encoder from safetensors weights.
 //!
-//! Each engine sits behind a cargo feature (`onnx`, `gguf`, `candle`; `cuda`, `tensorrt`,
+//! Each engine sits behind a cargo feature (`onnx`, `gguf`, `candle`, `ctranslate2`; `cuda`, `tensorrt`,
 //! `coreml`, `metal`, `vulkan` for accelerators). With a feature off, its module keeps the same API and returns
 //! [`EngineError::NotCompiled`] naming the feature to add, so callers carry no `#[cfg]`.
 //! This crate knows nothing of tasks, tokenizers or the wire.
@@ -42,6 +44,7 @@ use std::path::PathBuf;
 pub use tessera_core::Device;
 
 pub mod candle;
+pub mod ct2;
 pub mod llama;
 pub mod onnx;
 
@@ -126,6 +129,9 @@ pub fn compiled_engines() -> Vec<&'static str> {
     }
     if cfg!(feature = "candle") {
         engines.push("candle");
+    }
+    if cfg!(feature = "ctranslate2") {
+        engines.push("ctranslate2");
     }
     if cfg!(feature = "cuda") {
         engines.push("cuda");

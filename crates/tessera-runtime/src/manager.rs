@@ -18,6 +18,9 @@ use crate::error::{FailureKind, RuntimeError};
 use crate::memory::{resident_bytes, trim};
 use crate::worker::{JobError, Worker, WorkerSpec, panic_message as panic_text, stage};
 
+/// The catalog model speech-to-text families find speech with.
+const SPEECH_DETECTOR: &str = "silero-vad";
+
 /// How often idle models are looked for.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
 
@@ -472,6 +475,23 @@ impl Inner {
         let _ = publish.send(Some(outcome));
     }
 
+    /// The Silero VAD graph that speech-to-text models cut speech with: pulled like any
+    /// catalog model (2 MB). Without it, Whisper still runs and leans on its no-speech
+    /// probability alone.
+    fn speech_detector(&self) -> Option<std::path::PathBuf> {
+        match self
+            .hub
+            .pull(SPEECH_DETECTOR)
+            .and_then(|vad| vad.file_with_extension("onnx"))
+        {
+            Ok(path) => Some(path),
+            Err(error) => {
+                tracing::warn!(%error, "no {SPEECH_DETECTOR} for Whisper: silence is decoded too");
+                None
+            }
+        }
+    }
+
     fn load_model(&self, slot: &Slot) -> Result<Model, RuntimeError> {
         if !self.config.hooks.load_delay.is_zero() {
             std::thread::sleep(self.config.hooks.load_delay);
@@ -493,6 +513,9 @@ impl Inner {
             budget: self.config.batch.budget,
             limits: self.config.limits,
             llm: self.config.llm.clone(),
+            vad: (family.task == Task::Transcribe)
+                .then(|| self.speech_detector())
+                .flatten(),
         };
         let loaded =
             (family.load)(&local, &context).map_err(|e| RuntimeError::from_load(&slot.id, e))?;

@@ -163,7 +163,10 @@ fn user_api() -> OpenApiRouter<AppState> {
 
 /// The OpenAI routes that take files (multipart uploads), with their own, larger body limit.
 fn uploads() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(audio::vad))
+    OpenApiRouter::new()
+        .routes(routes!(audio::vad))
+        .routes(routes!(audio::transcriptions))
+        .routes(routes!(audio::translations))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

@@ -40,7 +40,7 @@ use crate::error::ErrorResponse;
     modifiers(&BearerScheme),
     tags(
         (name = "embeddings", description = "OpenAI's embeddings API"),
-        (name = "audio", description = "Speech: text to speech, voice activity detection"),
+        (name = "audio", description = "Speech: speech to text, translation, text to speech, voice activity detection"),
         (name = "models", description = "The catalog, what is cached and what is loaded"),
         (name = "admin", description = "Routes that change the server; they need an admin key whenever keys are configured"),
         (name = "server", description = "Health and metrics")
@@ -244,8 +244,10 @@ mod tests {
         let inference = &[
             "200", "400", "401", "403", "404", "413", "415", "500", "502", "503", "504",
         ][..];
-        let expected: [(&str, &str, &[&str]); 14] = [
+        let expected: [(&str, &str, &[&str]); 16] = [
             ("/v1/embeddings", "post", inference),
+            ("/v1/audio/transcriptions", "post", inference),
+            ("/v1/audio/translations", "post", inference),
             ("/v1/audio/speech", "post", inference),
             ("/v1/vad", "post", inference),
             ("/v1/chat/completions", "post", inference),

@@ -20,6 +20,7 @@ pub mod llm;
 pub mod packing;
 pub mod registry;
 pub mod speech;
+pub mod transcribe;
 pub mod vad;
 
 use std::path::PathBuf;

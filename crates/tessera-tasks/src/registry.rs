@@ -32,6 +32,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::llm::FAMILY,
     &crate::vad::FAMILY,
     &crate::speech::FAMILY,
+    &crate::transcribe::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
@@ -288,6 +289,8 @@ pub struct LoadContext {
     pub limits: RequestLimits,
     /// llama.cpp settings for generative models; each may be overridden per model.
     pub llm: LlmSettings,
+    /// The Silero VAD graph speech-to-text families cut speech with, when the runtime has it.
+    pub vad: Option<std::path::PathBuf>,
 }
 
 /// llama.cpp settings given by flags or configuration. `None` leaves the choice to the model's

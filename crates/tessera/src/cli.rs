@@ -112,6 +112,18 @@ Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kH
 The format follows the file's extension (.wav, .flac, .pcm), or --format. Piper voices need
 espeak-ng's library for phonemes (Debian/Ubuntu: apt-get install libespeak-ng1).")]
     Speak(SpeakArgs),
+    /// Transcribe speech with Whisper (or translate it into English): text, subtitles or JSON.
+    #[command(after_help = "Examples:
+  tessera transcribe interview.mp3
+  tessera transcribe --format srt talk.wav > talk.srt
+  tessera transcribe --format vtt --output-dir subs/ part1.flac part2.flac
+  tessera transcribe --language de --translate rede.wav
+  tessera transcribe --format json --word-timestamps clip.wav
+  tessera transcribe --model whisper-tiny.en notes.ogg
+
+Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate. Silence is skipped with Silero VAD (pulled on
+first use, 2 MB); the language is detected when --language is not given.")]
+    Transcribe(TranscribeArgs),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -353,6 +365,58 @@ pub struct SpeakArgs {
     pub engine: EngineArgs,
 }
 
+/// Output formats of `tessera transcribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TranscriptFormat {
+    /// The text alone.
+    Text,
+    /// Language, duration, segments with times and scores, words with --word-timestamps.
+    Json,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// Audio files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The speech-to-text model.
+    #[arg(long, default_value = "whisper-base")]
+    pub model: String,
+    /// What to print.
+    #[arg(long, short = 'f', value_enum, default_value_t = TranscriptFormat::Text)]
+    pub format: TranscriptFormat,
+    /// The spoken language (code such as en, de, fr, or name); detected when left out.
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
+    /// Translate into English instead of transcribing (multilingual models).
+    #[arg(long)]
+    pub translate: bool,
+    /// Time each word (in the json format).
+    #[arg(long)]
+    pub word_timestamps: bool,
+    /// Text that comes before the audio: names, spellings, style.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Beams (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    pub beam_size: usize,
+    /// The first temperature; higher ones are tried while the text looks wrong.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Decode silence too instead of skipping what Silero VAD hears as no speech.
+    #[arg(long)]
+    pub no_vad: bool,
+    /// Write each transcript to DIR/<file stem>.<txt|json|srt|vtt> instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct VadArgs {
     /// Audio files.
@@ -461,6 +525,35 @@ pub enum BenchCommand {
   tessera bench speak --rounds 5 --json
   python3 bench/speak_vs_piper.py      # the same texts through piper-tts in Python")]
     Speak(BenchSpeakArgs),
+    /// Speech to text: seconds per file and real-time factor, model loaded once.
+    #[command(after_help = "Examples:
+  tessera bench transcribe
+  tessera bench transcribe --model whisper-tiny.en --rounds 3 --json long.wav
+  python3 bench/transcribe_vs_faster_whisper.py      # the same files through faster-whisper")]
+    Transcribe(BenchTranscribeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTranscribeArgs {
+    /// Audio files (default: the LibriVox clips of Debian's pocketsphinx-testdata).
+    pub files: Vec<PathBuf>,
+    /// The speech-to-text model.
+    #[arg(long, default_value = "whisper-base")]
+    pub model: String,
+    /// The spoken language (left out: detected, which costs a little).
+    #[arg(long, default_value = "en")]
+    pub language: String,
+    /// Beams (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    pub beam_size: usize,
+    /// Rounds per file; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Print results as JSON lines (with each file's text).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

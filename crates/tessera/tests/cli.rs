@@ -25,6 +25,12 @@ fn every_verb_has_help_with_an_example() {
         &["complete"],
         &["bench", "embed"],
         &["bench", "chat"],
+        &["vad"],
+        &["speak"],
+        &["transcribe"],
+        &["bench", "vad"],
+        &["bench", "speak"],
+        &["bench", "transcribe"],
     ] {
         let mut args = verb.to_vec();
         args.push("--help");
@@ -439,6 +445,70 @@ fn speak_writes_audio_that_vad_finds_speech_in() {
     assert!(!output.status.success());
     assert!(
         text(&output.stderr).contains("use wav, pcm or flac"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn transcribe_prints_text_subtitles_and_json_with_words() {
+    let clip =
+        "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav";
+    let output = tessera(&["transcribe", clip]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let said = text(&output.stdout).to_lowercase();
+    assert!(said.contains("not an ill"), "{said}");
+
+    let output = tessera(&[
+        "transcribe",
+        "--format",
+        "srt",
+        "--model",
+        "whisper-tiny.en",
+        clip,
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let srt = text(&output.stdout);
+    assert!(srt.starts_with("1\n00:00:00,"), "{srt}");
+
+    let output = tessera(&["transcribe", "--format", "json", "--word-timestamps", clip]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["language"], "en", "{json}");
+    let words = json["words"].as_array().expect("words");
+    assert!(words.len() >= 6, "{json}");
+    assert!(
+        words
+            .windows(2)
+            .all(|w| w[0]["end"].as_f64() <= w[1]["start"].as_f64().map(|s| s + 1e-9))
+    );
+
+    // Several files into a folder.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = tessera(&[
+        "transcribe",
+        "--format",
+        "vtt",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+        clip,
+        "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let vtt = std::fs::read_to_string(
+        dir.path()
+            .join("sense_and_sensibility_01_austen_64kb-0930.vtt"),
+    )
+    .expect("a .vtt per file");
+    assert!(
+        vtt.starts_with("WEBVTT") && vtt.to_lowercase().contains("amiable"),
+        "{vtt}"
+    );
+
+    let output = tessera(&["transcribe", "--language", "xx", clip]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("unknown language `xx`"),
         "{}",
         text(&output.stderr)
     );

@@ -2,9 +2,11 @@
 //! the audio in a field named `file` and the other parameters as text fields.
 
 mod speech;
+mod transcribe;
 mod vad;
 
 pub(crate) use speech::*;
+pub(crate) use transcribe::*;
 pub(crate) use vad::*;
 
 use std::str::FromStr;
@@ -68,6 +70,14 @@ impl Form {
             .iter()
             .rev()
             .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of a repeated text field, in order.
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(field, _)| field == name)
             .map(|(_, value)| value.as_str())
     }
 

@@ -3,12 +3,14 @@
 mod bench;
 mod bench_chat;
 mod bench_speak;
+mod bench_transcribe;
 mod bench_vad;
 mod chat;
 mod embed;
 mod hub;
 mod serve;
 mod speak;
+mod transcribe;
 mod vad;
 
 use std::time::Duration;
@@ -32,10 +34,12 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Complete(args) => chat::complete(args),
         Command::Vad(args) => vad::run(args),
         Command::Speak(args) => speak::run(args),
+        Command::Transcribe(args) => transcribe::run(args),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
         Command::Bench(BenchCommand::Chat(args)) => bench_chat::chat(args),
         Command::Bench(BenchCommand::Vad(args)) => bench_vad::run(args),
         Command::Bench(BenchCommand::Speak(args)) => bench_speak::run(args),
+        Command::Bench(BenchCommand::Transcribe(args)) => bench_transcribe::run(args),
     }
 }
 

@@ -1,4 +1,5 @@
-"""The official OpenAI Python client against tessera's audio routes: speech, plain and streamed.
+"""The official OpenAI Python client against tessera's audio routes: speech (plain and streamed),
+transcriptions (json, verbose_json, srt) and translations.
 
 Usage: openai_audio.py BASE_URL VOICE
 """
@@ -43,3 +44,42 @@ except Exception as error:  # openai.BadRequestError
     assert "`input` is empty" in str(error), error
 
 print(f"ok speech {seconds:.1f} s, streamed {faster:.1f} s in {len(chunks)} chunks")
+
+# Transcription of a LibriVox clip: json, verbose_json with words, srt.
+import pathlib
+
+clip = pathlib.Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+with clip.open("rb") as audio:
+    result = client.audio.transcriptions.create(model="whisper-base", file=audio)
+assert "not an ill" in result.text.lower(), result.text
+
+with clip.open("rb") as audio:
+    verbose = client.audio.transcriptions.create(
+        model="whisper-base",
+        file=audio,
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+assert verbose.language == "english", verbose.language
+assert 2.5 < verbose.duration < 3.5, verbose.duration
+assert verbose.segments and verbose.segments[0].end <= verbose.duration + 0.01, verbose.segments
+assert [w.word.lower().strip(".") for w in verbose.words][:3] == ["he", "was", "not"], verbose.words
+
+with clip.open("rb") as audio:
+    srt = client.audio.transcriptions.create(model="whisper-base", file=audio, response_format="srt")
+assert srt.startswith("1\n00:00:0"), srt
+assert " --> " in srt, srt
+
+# Translation of English speech is the English text.
+with clip.open("rb") as audio:
+    translated = client.audio.translations.create(model="whisper-base", file=audio)
+assert "young man" in translated.text.lower(), translated.text
+
+# A bad upload raises the client's error with tessera's message.
+try:
+    client.audio.transcriptions.create(model="whisper-base", file=("empty.wav", b""))
+    raise SystemExit("an empty upload was accepted")
+except Exception as error:  # openai.BadRequestError
+    assert "empty" in str(error), error
+
+print(f"ok transcription `{result.text}`, {len(verbose.words)} words, srt {len(srt)} bytes")
