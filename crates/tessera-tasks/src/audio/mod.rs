@@ -38,6 +38,16 @@ impl Audio {
 /// The shortest audio worth decoding: 20 ms, a single window of most speech models.
 pub const MIN_SECONDS: f64 = 0.02;
 
+/// Whether a WAV's RIFF size says "unknown length": the largest size, which streaming writers
+/// (tessera's own speech route among them) put there before they know the length.
+fn streamed_wav(bytes: &[u8]) -> bool {
+    bytes
+        .get(4..8)
+        .and_then(|size| size.try_into().ok())
+        .map(u32::from_le_bytes)
+        .is_some_and(|size| size >= u32::MAX - 64)
+}
+
 /// Decodes a whole audio file from memory into mono samples at its own rate.
 ///
 /// `max_seconds` bounds the work: a header that announces more is refused before decoding, and
@@ -48,6 +58,7 @@ pub fn decode(bytes: Vec<u8>, max_seconds: f64) -> Result<Audio, TaskError> {
         return Err(invalid("the audio file is empty (0 bytes)"));
     }
     let is_wav = bytes.starts_with(b"RIFF");
+    let open_ended = is_wav && streamed_wav(&bytes);
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut format = symphonia::default::get_probe()
         .probe(
@@ -65,7 +76,8 @@ pub fn decode(bytes: Vec<u8>, max_seconds: f64) -> Result<Audio, TaskError> {
         .default_track(TrackType::Audio)
         .ok_or_else(|| invalid("the file holds no audio track"))?;
     let track_id = track.id;
-    let declared_frames = track.num_frames;
+    // A streamed WAV (as `/v1/audio/speech` sends it) declares the largest size, not its length.
+    let declared_frames = track.num_frames.filter(|_| !open_ended);
     let params = track
         .codec_params
         .as_ref()
@@ -280,6 +292,12 @@ mod tests {
         );
         let wav = encode(&tone(1.0, 16000).samples, 16000, AudioFormat::Wav).expect("encode");
         assert!(message(wav[..wav.len() / 2].to_vec()).contains("truncated"));
+        // A streamed WAV (unknown length in its header) is read whole, neither too long nor
+        // truncated.
+        let mut streamed = encode::wav_header(16000, None);
+        streamed.extend(encode::pcm16(&vec![0.1; 8000]));
+        let audio = decode(streamed, 3600.0).expect("a streamed WAV decodes");
+        assert_eq!(audio.samples.len(), 8000);
         let one = encode(&[0.1], 16000, AudioFormat::Wav).expect("encode");
         assert!(message(one).contains("too short"));
         // A header that claims ten hours of 16 kHz mono, with one second of data.

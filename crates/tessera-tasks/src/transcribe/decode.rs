@@ -42,6 +42,14 @@ impl WhisperTask {
             WhisperTask::Translate => "translate",
         }
     }
+
+    /// The decoder's token for the task.
+    fn token(self) -> &'static str {
+        match self {
+            WhisperTask::Transcribe => tokens::TRANSCRIBE,
+            WhisperTask::Translate => tokens::TRANSLATE,
+        }
+    }
 }
 
 /// How one request is decoded.
@@ -289,13 +297,7 @@ impl Whisper {
         prompt.push(tokens::SOT.to_string());
         if self.is_multilingual() {
             prompt.push(format!("<|{language}|>"));
-            prompt.push(
-                match settings.task {
-                    WhisperTask::Transcribe => tokens::TRANSCRIBE,
-                    WhisperTask::Translate => tokens::TRANSLATE,
-                }
-                .to_string(),
-            );
+            prompt.push(settings.task.token().to_string());
         }
         Ok(prompt)
     }
@@ -356,7 +358,7 @@ impl Whisper {
             attempts.push(attempt);
         }
         let words = if settings.word_timestamps {
-            self.align(&encoded, windows, &attempts, language)?
+            self.align(&encoded, windows, &attempts, settings.task, language)?
         } else {
             vec![Vec::new(); windows.len()]
         };
@@ -515,6 +517,7 @@ impl Whisper {
         encoded: &EncoderOutput,
         windows: &[Window],
         attempts: &[Attempt],
+        task: WhisperTask,
         language: Language,
     ) -> Result<Vec<Vec<Word>>, TaskError> {
         let texts: Vec<Vec<u32>> = attempts
@@ -544,7 +547,7 @@ impl Whisper {
         let mut start = vec![self.vocab.id(tokens::SOT).unwrap_or(0)];
         if self.is_multilingual() {
             start.extend(self.vocab.id(&format!("<|{}|>", language.code)));
-            start.extend(self.vocab.id(tokens::TRANSCRIBE));
+            start.extend(self.vocab.id(task.token()));
         }
         let frames: Vec<usize> = windows
             .iter()
