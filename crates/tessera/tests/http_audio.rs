@@ -2,32 +2,8 @@
 
 mod common;
 
-use common::{Part, Server, assert_error, librivox};
+use common::{Part, Server, assert_error, clip_samples, librivox, noise, wav};
 use tessera_tasks::audio::{AudioFormat, encode, pcm16, wav_header};
-
-fn wav(samples: &[f32]) -> Vec<u8> {
-    encode(samples, 16000, AudioFormat::Wav).expect("encode a WAV")
-}
-
-/// Noise from a fixed-seed generator, so the test is the same every run.
-fn noise(seconds: f32, amplitude: f32) -> Vec<f32> {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    (0..(seconds * 16000.0) as usize)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amplitude
-        })
-        .collect()
-}
-
-fn clip_samples(index: usize) -> Vec<f32> {
-    let bytes = std::fs::read(&librivox()[index].0).expect("read a LibriVox clip");
-    tessera_tasks::audio::decode(bytes, 600.0)
-        .expect("decode")
-        .samples
-}
 
 fn segments(reply: &common::Reply) -> Vec<(f64, f64)> {
     assert_eq!(reply.status, 200, "{}", reply.text);

@@ -4,21 +4,9 @@
 
 mod common;
 
-use common::{Part, Reply, Server, assert_error, librivox};
-use tessera_tasks::audio::{AudioFormat, encode};
+use common::{Part, Reply, Server, assert_error, clip_samples, librivox, noise, wav};
 
 const RATE: usize = 16000;
-
-fn wav(samples: &[f32]) -> Vec<u8> {
-    encode(samples, RATE as u32, AudioFormat::Wav).expect("encode a WAV")
-}
-
-fn clip_samples(index: usize) -> Vec<f32> {
-    let bytes = std::fs::read(&librivox()[index].0).expect("read a LibriVox clip");
-    tessera_tasks::audio::decode(bytes, 600.0)
-        .expect("decode")
-        .samples
-}
 
 /// Lower case, words only: punctuation and hyphens become spaces.
 fn normalize(text: &str) -> Vec<String> {
@@ -335,16 +323,10 @@ fn languages_are_detected_and_german_is_translated() {
 #[test]
 fn silence_and_noise_give_empty_text() {
     let server = Server::start(&["--preload", ""]);
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let noise: Vec<f32> = (0..5 * RATE)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.05
-        })
-        .collect();
-    for (name, samples) in [("silence", vec![0.0; 5 * RATE]), ("noise", noise)] {
+    for (name, samples) in [
+        ("silence", vec![0.0; 5 * RATE]),
+        ("noise", noise(5.0, 0.05)),
+    ] {
         let reply = transcribe(
             &server,
             &wav(&samples),

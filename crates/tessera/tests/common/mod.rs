@@ -318,3 +318,30 @@ pub fn librivox() -> Vec<(PathBuf, String)> {
         })
         .collect()
 }
+
+/// 16 kHz mono samples as a WAV file.
+pub fn wav(samples: &[f32]) -> Vec<u8> {
+    tessera_tasks::audio::encode(samples, 16000, tessera_tasks::audio::AudioFormat::Wav)
+        .expect("encode a WAV")
+}
+
+/// Noise from a fixed-seed generator, so a test is the same every run.
+pub fn noise(seconds: f32, amplitude: f32) -> Vec<f32> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..(seconds * 16000.0) as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amplitude
+        })
+        .collect()
+}
+
+/// The samples of LibriVox clip `index` (16 kHz mono).
+pub fn clip_samples(index: usize) -> Vec<f32> {
+    let bytes = std::fs::read(&librivox()[index].0).expect("read a LibriVox clip");
+    tessera_tasks::audio::decode(bytes, 600.0)
+        .expect("decode")
+        .samples
+}
