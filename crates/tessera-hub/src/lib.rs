@@ -52,6 +52,7 @@
 
 mod catalog;
 mod config;
+pub mod convert;
 mod detect;
 mod error;
 mod fetch;
