@@ -350,7 +350,7 @@ struct Layout {
 impl Layout {
     /// Every weight of a Whisper model of `dims` but the output projection; transformers names
     /// start with `prefix` (`model.`).
-    fn new(dims: &WhisperDims, prefix: &str) -> Vec<Link> {
+    fn of(dims: &WhisperDims, prefix: &str) -> Vec<Link> {
         let d = dims.d_model;
         let mut layout = Layout {
             links: Vec::new(),
@@ -613,7 +613,7 @@ impl Checkpoint<'_> {
             ("encoder_attention_heads", dims.encoder_heads),
             ("decoder_attention_heads", dims.decoder_heads),
         ] {
-            if dims.d_model % heads != 0 {
+            if !dims.d_model.is_multiple_of(heads) {
                 return Err(self.malformed(format!(
                     "{key} {heads} does not divide d_model {}",
                     dims.d_model
@@ -691,7 +691,7 @@ impl Checkpoint<'_> {
         let from = format!("{} ({})", self.config_path.display(), dims.describe());
         let mut plan = Vec::new();
         let mut used: HashSet<String> = HashSet::new();
-        for link in Layout::new(dims, self.prefix) {
+        for link in Layout::of(dims, self.prefix) {
             let mut dtype = None;
             let mut pieces = Vec::new();
             for piece in &link.pieces {
@@ -986,7 +986,7 @@ fn ct2_dims(model: &ModelBin) -> Result<WhisperDims> {
         };
         usize::try_from(heads)
             .ok()
-            .filter(|h| *h > 0 && d_model % h == 0)
+            .filter(|h| *h > 0 && d_model.is_multiple_of(*h))
             .ok_or_else(|| {
                 ConvertError::Malformed {
                     file: model.path().to_path_buf(),
@@ -1012,13 +1012,12 @@ fn ct2_dims(model: &ModelBin) -> Result<WhisperDims> {
     })
 }
 
+/// A transformers tensor to write, taken from the CTranslate2 variable's bytes from an offset.
+type HfTensor = PlannedTensor<(Ct2Variable, usize)>;
+
 /// The transformers tensors of a CTranslate2 model, each a run of rows of one variable, sorted
 /// by name; and whether the output projection is tied to the embeddings.
-#[allow(clippy::type_complexity)]
-fn plan_hf(
-    model: &ModelBin,
-    dims: &WhisperDims,
-) -> Result<(Vec<PlannedTensor<(Ct2Variable, usize)>>, bool)> {
+fn plan_hf(model: &ModelBin, dims: &WhisperDims) -> Result<(Vec<HfTensor>, bool)> {
     let file = model.path().to_path_buf();
     let from = format!("the rest of model.bin ({})", dims.describe());
     let missing = |name: &str| ConvertError::MissingTensor {
@@ -1027,7 +1026,7 @@ fn plan_hf(
     };
     let mut planned = Vec::new();
     let mut used = HashSet::new();
-    for link in Layout::new(dims, "model.") {
+    for link in Layout::of(dims, "model.") {
         let variable = model
             .variable(&link.ct2)
             .ok_or_else(|| missing(&link.ct2))?;
