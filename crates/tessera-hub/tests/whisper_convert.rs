@@ -10,9 +10,10 @@ use std::time::Instant;
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 use serde_json::Value;
-use tessera_hub::HubError;
+use tessera_core::{EngineKind, Task};
 use tessera_hub::convert::model_bin::{Ct2Dtype, ModelBin};
 use tessera_hub::convert::{ConvertError, ct2_to_hf, hf_to_ct2};
+use tessera_hub::{Catalog, ErrorCategory, Hub, HubConfig, HubError, Scope};
 
 /// The tessera cache the test models were fetched into.
 fn tessera_home() -> PathBuf {
@@ -375,4 +376,98 @@ fn bad_checkpoints_are_refused_with_what_is_wrong() {
         matches!(&err, HubError::Convert(ConvertError::OutputExists { .. })),
         "{err:?}"
     );
+}
+
+#[test]
+fn the_hub_converts_a_hugging_face_whisper_folder_once_and_serves_it() {
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let models = work.path().join("models");
+    let checkpoint = models.join("tiny-hf");
+    ct2_to_hf(&registry_model("whisper-tiny.en"), &checkpoint).expect("a checkpoint");
+    let home = tempfile::tempdir().expect("a temporary home");
+    let mut config = HubConfig::new(home.path());
+    config.offline = true;
+    config.progress = false;
+    let hub = Hub::new(config, Catalog::builtin().expect("the catalog"));
+    let converted = home.path().join("converted");
+
+    let spec = checkpoint.to_str().expect("a UTF-8 path");
+    let located = hub.locate(spec, &Scope::AnyPath).expect("located");
+    assert_eq!(
+        (
+            located.id.as_str(),
+            located.task,
+            located.engine,
+            located.local
+        ),
+        (
+            "tiny-hf",
+            Some(Task::Transcribe),
+            Some(EngineKind::Ctranslate2),
+            true
+        )
+    );
+    assert!(!converted.exists(), "locating converts nothing");
+
+    let started = Instant::now();
+    let model = hub.materialize(&located).expect("converted");
+    eprintln!("first materialize (converts): {:.1?}", started.elapsed());
+    assert_eq!(
+        (model.id.as_str(), model.task, model.engine),
+        ("tiny-hf", Some(Task::Transcribe), EngineKind::Ctranslate2)
+    );
+    assert_eq!(model.dir.parent(), Some(converted.as_path()));
+    let folder = model.dir.file_name().expect("a name").to_string_lossy();
+    assert!(folder.starts_with("tiny-hf-"), "{folder}");
+    assert_eq!(model.files[0], model.dir.join("model.bin"));
+    assert_eq!(model.files[1], model.dir.join("vocabulary.txt"));
+    assert_eq!(model.options["multilingual"], false);
+    assert_eq!(model.options["precision"], "float16");
+    assert_eq!(model.options["sample_rate"], 16000);
+    assert_same_model_bin(
+        &registry_model("whisper-tiny.en").join("model.bin"),
+        &model.dir.join("model.bin"),
+    );
+
+    // Reused, not converted again: by the CLI's resolve and by a server's model folders.
+    let modified = |dir: &Path| {
+        fs::metadata(dir.join("model.bin"))
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let first = modified(&model.dir);
+    let started = Instant::now();
+    let again = hub.resolve(spec).expect("resolved");
+    eprintln!("second resolve (reuses): {:.1?}", started.elapsed());
+    assert_eq!(
+        (again.dir.as_path(), modified(&again.dir)),
+        (model.dir.as_path(), first)
+    );
+    let dirs = [models.clone()];
+    let served = hub
+        .locate("tiny-hf", &Scope::ModelDirs(&dirs))
+        .expect("under the model folder");
+    assert_eq!(served.task, Some(Task::Transcribe));
+    assert_eq!(hub.materialize(&served).expect("served").dir, model.dir);
+    assert_eq!(hub.model_dir_entries(&dirs), ["tiny-hf"]);
+    assert_eq!(folders(&converted), [folder.to_string()]);
+
+    // A changed checkpoint is converted anew.
+    let config_path = checkpoint.join("config.json");
+    let mut changed = json(&config_path);
+    changed["use_cache"] = false.into();
+    fs::write(&config_path, serde_json::to_vec(&changed).expect("JSON")).expect("write");
+    let renewed = hub.resolve(spec).expect("converted again");
+    assert_ne!(renewed.dir, model.dir);
+
+    // A broken checkpoint is still located as Whisper; materializing says what is missing.
+    fs::remove_file(checkpoint.join("model.safetensors")).expect("remove the weights");
+    let located = hub.locate(spec, &Scope::AnyPath).expect("located");
+    let err = hub.materialize(&located).expect_err("no weights");
+    assert_eq!(err.category(), ErrorCategory::BadModel);
+    assert!(
+        matches!(&err, HubError::Convert(ConvertError::MissingFile { file, .. }) if file == "model.safetensors"),
+        "{err:?}"
+    );
+    assert_eq!(folders(&converted).len(), 2, "nothing half-written is left");
 }
