@@ -471,3 +471,84 @@ fn the_hub_converts_a_hugging_face_whisper_folder_once_and_serves_it() {
     );
     assert_eq!(folders(&converted).len(), 2, "nothing half-written is left");
 }
+
+#[test]
+fn a_float32_checkpoint_in_shards_without_the_model_prefix_stays_float32() {
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let hf = tiny_en_checkpoint(work.path());
+    let path = hf.join("model.safetensors");
+    let bytes = fs::read(&path).expect("read the weights");
+    // As a WhisperModel saves it (no `model.` prefix), in float32, in two shards.
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = SafeTensors::deserialize(&bytes)
+        .expect("a safetensors file")
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let wide: Vec<u8> = view
+                .data()
+                .chunks_exact(2)
+                .flat_map(|h| {
+                    half::f16::from_le_bytes([h[0], h[1]])
+                        .to_f32()
+                        .to_le_bytes()
+                })
+                .collect();
+            let name = name.strip_prefix("model.").unwrap_or(&name).to_string();
+            (name, view.shape().to_vec(), wide)
+        })
+        .collect();
+    fs::remove_file(&path).expect("remove the single file");
+    let mut weight_map = serde_json::Map::new();
+    for (shard, part) in ["encoder", "decoder"].into_iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", shard + 1);
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .filter(|(name, _, _)| name.starts_with(part))
+            .map(|(name, shape, data)| {
+                weight_map.insert(name.clone(), file.clone().into());
+                let view = TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .expect("a tensor view");
+                (name.clone(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, &hf.join(&file)).expect("write a shard");
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    fs::write(hf.join("model.safetensors.index.json"), index.to_string()).expect("write");
+    set_config(&hf, "config.json", "torch_dtype", "float32".into());
+
+    let ct2 = work.path().join("ct2");
+    let converted = hf_to_ct2(&hf, &ct2).expect("converted");
+    assert_eq!(converted.dtype, Ct2Dtype::F32);
+    let original = ModelBin::open(&registry_model("whisper-tiny.en").join("model.bin"))
+        .expect("open the original");
+    let model = ModelBin::open(&ct2.join("model.bin")).expect("open model.bin");
+    assert_eq!(model.variables.len(), original.variables.len());
+    assert_eq!(model.aliases, original.aliases);
+    for (want, got) in original.variables.iter().zip(&model.variables) {
+        assert_eq!((&got.name, &got.shape), (&want.name, &want.shape));
+        let expected_dtype = if want.is_scalar() {
+            want.dtype
+        } else {
+            Ct2Dtype::F32
+        };
+        assert_eq!(got.dtype, expected_dtype, "{}", got.name);
+    }
+    // Same values, widened: the stacked self-attention of the last decoder layer.
+    let name = "decoder/layer_3/self_attention/linear_0/bias";
+    let narrow = original
+        .read(original.variable(name).expect("bias"))
+        .expect("read");
+    let wide = model
+        .read(model.variable(name).expect("bias"))
+        .expect("read");
+    let widened: Vec<u8> = narrow
+        .chunks_exact(2)
+        .flat_map(|h| {
+            half::f16::from_le_bytes([h[0], h[1]])
+                .to_f32()
+                .to_le_bytes()
+        })
+        .collect();
+    assert!(wide == widened, "{name} changed");
+}
