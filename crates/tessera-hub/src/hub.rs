@@ -40,8 +40,9 @@ pub struct ModelRef {
     /// given (a trailing `/` trimmed); for a local path (CLI) the name [`detect`] gives it (the
     /// path as given when it does not detect).
     pub id: String,
-    /// The kind of work it does, when known without the task crate: `Some` for catalog entries
-    /// and pulled models, `None` for other local files and folders.
+    /// The kind of work it does, when known without the task crate: `Some` for catalog entries,
+    /// pulled models and Hugging Face Whisper checkpoints (`transcribe`), `None` for other local
+    /// files and folders.
     pub task: Option<Task>,
     /// The engine that runs it, when it could be told from the catalog or the file names.
     pub engine: Option<EngineKind>,
