@@ -12,6 +12,11 @@
 //! | an `.onnx` file, or a folder with some | onnx | every `.onnx`, sorted |
 //! | `config.json` + `*.safetensors` (a Hugging Face folder) | candle | every `.safetensors`, sorted |
 //!
+//! A Hugging Face *Whisper* checkpoint (`config.json` with `"model_type": "whisper"`, no
+//! `model.bin`) is detected here like any Hugging Face folder; the [`Hub`](crate::Hub) does not
+//! ask `detect` about it but converts it once into a CTranslate2 folder under
+//! `$TESSERA_HOME/converted/` ([`convert`](crate::convert)) and uses that.
+//!
 //! After the main files, a folder's other plain files follow sorted by name (hidden ones and
 //! sub-folders are left out; the model's [`dir`](LocalModel::dir) still reaches them). A single
 //! file is listed alone; files beside it are reached through [`LocalModel::file`], which looks in
@@ -176,7 +181,7 @@ fn detect_folder(dir: &Path) -> Result<LocalModel> {
 }
 
 /// The folder's own name (of its canonical path, so `.` is named too), else `model`.
-fn folder_name(dir: &Path) -> String {
+pub(crate) fn folder_name(dir: &Path) -> String {
     dir.canonicalize()
         .ok()
         .as_deref()

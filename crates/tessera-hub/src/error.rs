@@ -155,6 +155,12 @@ pub enum HubError {
         dir: PathBuf,
     },
 
+    /// A Whisper checkpoint could not be converted between the Hugging Face and CTranslate2
+    /// layouts ([`convert`](crate::convert)): a file or tensor is missing, shaped wrong or not
+    /// Whisper's.
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
+
     /// The options of a model do not have the shape the caller asked for.
     #[error("model {model}: bad options: {message}")]
     Options {
@@ -199,9 +205,10 @@ impl HubError {
     pub fn category(&self) -> ErrorCategory {
         match self {
             HubError::UnknownModel { .. } => ErrorCategory::NotFound,
-            HubError::Detect { .. } | HubError::MissingFile { .. } | HubError::Options { .. } => {
-                ErrorCategory::BadModel
-            }
+            HubError::Detect { .. }
+            | HubError::MissingFile { .. }
+            | HubError::Options { .. }
+            | HubError::Convert(_) => ErrorCategory::BadModel,
             HubError::ChecksumMismatch { .. }
             | HubError::SizeMismatch { .. }
             | HubError::Http { .. }
@@ -322,6 +329,12 @@ mod tests {
                     model: s(),
                     message: s(),
                 },
+                BadModel,
+            ),
+            (
+                HubError::Convert(crate::convert::ConvertError::OutputExists {
+                    path: PathBuf::new(),
+                }),
                 BadModel,
             ),
             (

@@ -4,12 +4,16 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Instant, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
 
 use tessera_core::{EngineKind, Task};
 
 use crate::catalog::{Catalog, CatalogEntry, Source, is_valid_id};
 use crate::config::HubConfig;
-use crate::detect::{detect, is_model_file_name};
+use crate::convert;
+use crate::detect::{detect, folder_name, is_model_file_name};
 use crate::error::{HubError, Result};
 use crate::fetch::{Fetcher, Lookup, Target, WheelCache};
 use crate::model::{LocalModel, ModelStatus};
@@ -36,8 +40,9 @@ pub struct ModelRef {
     /// given (a trailing `/` trimmed); for a local path (CLI) the name [`detect`] gives it (the
     /// path as given when it does not detect).
     pub id: String,
-    /// The kind of work it does, when known without the task crate: `Some` for catalog entries
-    /// and pulled models, `None` for other local files and folders.
+    /// The kind of work it does, when known without the task crate: `Some` for catalog entries,
+    /// pulled models and Hugging Face Whisper checkpoints (`transcribe`), `None` for other local
+    /// files and folders.
     pub task: Option<Task>,
     /// The engine that runs it, when it could be told from the catalog or the file names.
     pub engine: Option<EngineKind>,
@@ -53,6 +58,8 @@ enum Origin {
     Entry(CatalogEntry),
     /// Detected from this local file or folder.
     Path(PathBuf),
+    /// Converted from this Hugging Face Whisper checkpoint into a CTranslate2 folder.
+    WhisperCheckpoint(PathBuf),
 }
 
 impl ModelRef {
@@ -152,13 +159,29 @@ impl Hub {
             Scope::ModelDirs(dirs) => under_model_dirs(spec, dirs),
         };
         if let Some(path) = local {
+            let as_given = || {
+                Some(spec.trim_end_matches('/'))
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or(spec)
+                    .to_string()
+            };
+            // Whisper runs on CTranslate2: materialize converts the checkpoint.
+            if convert::is_hf_whisper(&path) {
+                return Ok(ModelRef {
+                    id: match scope {
+                        Scope::AnyPath => folder_name(&path),
+                        Scope::ModelDirs(_) => as_given(),
+                    },
+                    task: Some(Task::Transcribe),
+                    engine: Some(EngineKind::Ctranslate2),
+                    local: true,
+                    origin: Origin::WhisperCheckpoint(path),
+                });
+            }
             let peek = detect(&path).ok();
             let id = match (scope, &peek) {
                 (Scope::AnyPath, Some(model)) => model.id.clone(),
-                _ => Some(spec.trim_end_matches('/'))
-                    .filter(|name| !name.is_empty())
-                    .unwrap_or(spec)
-                    .to_string(),
+                _ => as_given(),
             };
             return Ok(ModelRef {
                 id,
@@ -176,16 +199,73 @@ impl Hub {
 
     /// Makes a located model's files present: a catalog entry or a cached model is pulled (a
     /// no-op when all is cached), a local file or folder is detected ([`detect`]) and keeps the
-    /// [`ModelRef::id`] it was located under.
+    /// [`ModelRef::id`] it was located under. A Hugging Face Whisper checkpoint is converted
+    /// into a CTranslate2 folder under `$TESSERA_HOME/converted/` the first time (see
+    /// [`Hub::convert_whisper`]).
     pub fn materialize(&self, model: &ModelRef) -> Result<LocalModel> {
-        match &model.origin {
-            Origin::Entry(entry) => self.pull_entry(entry),
-            Origin::Path(path) => {
-                let mut local = detect(path)?;
-                local.id = model.id.clone();
-                Ok(local)
+        let mut local = match &model.origin {
+            Origin::Entry(entry) => return self.pull_entry(entry),
+            Origin::Path(path) => detect(path)?,
+            Origin::WhisperCheckpoint(path) => self.convert_whisper(path)?,
+        };
+        local.id = model.id.clone();
+        Ok(local)
+    }
+
+    /// The CTranslate2 model converted from the Hugging Face Whisper checkpoint in `checkpoint`
+    /// ([`convert::hf_to_ct2`]), as a `transcribe` model on the `ctranslate2` engine with the
+    /// options of the catalog's Whisper entries (`sample_rate`, `multilingual`, `precision`).
+    ///
+    /// It lives in `$TESSERA_HOME/converted/<folder name>-<hash>`, the hash taken over the
+    /// names, sizes and modification times of the checkpoint's files: the first call converts
+    /// (under a lock, so concurrent processes convert once), later ones reuse the folder until
+    /// the checkpoint's files change. The model's [`LocalModel::id`] is the checkpoint's folder
+    /// name.
+    pub fn convert_whisper(&self, checkpoint: &Path) -> Result<LocalModel> {
+        let key = conversion_key(checkpoint)?;
+        let name = folder_name(checkpoint);
+        let dir = self
+            .store
+            .converted_dir()
+            .join(format!("{}-{key}", file_name_safe(&name)));
+        if !dir.join("model.bin").is_file() {
+            let _lock = self.store.lock_conversion(&key, &name)?;
+            if !dir.join("model.bin").is_file() {
+                // Conversions appear whole, by a rename; anything else there is not one.
+                if dir.exists() {
+                    fs::remove_dir_all(&dir).map_err(|e| HubError::io(&dir, e))?;
+                }
+                tracing::info!(
+                    from = %checkpoint.display(),
+                    to = %dir.display(),
+                    "converting the Hugging Face Whisper checkpoint to CTranslate2, once"
+                );
+                let started = Instant::now();
+                let converted = convert::hf_to_ct2(checkpoint, &dir)?;
+                tracing::info!(
+                    model = %name,
+                    to = %dir.display(),
+                    n_mels = converted.dims.n_mels,
+                    dtype = %converted.dtype,
+                    seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+                    "converted the Whisper checkpoint"
+                );
             }
+        } else {
+            tracing::debug!(from = %checkpoint.display(), dir = %dir.display(), "using the converted Whisper model");
         }
+        let mut local = detect(&dir)?;
+        let (dims, dtype) = convert::ct2_whisper_summary(&dir)?;
+        local.id = name;
+        local.task = Some(Task::Transcribe);
+        local.options.insert("sample_rate".into(), 16_000.into());
+        local
+            .options
+            .insert("multilingual".into(), dims.is_multilingual().into());
+        local
+            .options
+            .insert("precision".into(), dtype.name().into());
+        Ok(local)
     }
 
     /// The names of the models directly under each of `dirs`, sorted, each once: sub-folders
@@ -423,6 +503,57 @@ impl Hub {
             suggestions: self.catalog.suggest(spec),
             served,
         }
+    }
+}
+
+/// What names a conversion of `checkpoint`: the names, sizes and modification times of its
+/// files (not sub-folders, not hidden files), and the converter's version, hashed; 12 hex digits.
+fn conversion_key(checkpoint: &Path) -> Result<String> {
+    // Bump when the converter's output changes, so old conversions are not reused.
+    const CONVERTER_VERSION: &str = "whisper-ct2 1";
+    let read = fs::read_dir(checkpoint).map_err(|e| HubError::io(checkpoint, e))?;
+    let mut files = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|e| HubError::io(checkpoint, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        if name.starts_with('.') || !meta.is_file() {
+            continue;
+        }
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        files.push((name, meta.len(), modified));
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    hash.update(CONVERTER_VERSION);
+    for (name, size, modified) in files {
+        hash.update(format!("\0{name}\0{size}\0{modified}"));
+    }
+    Ok(hex::encode(hash.finalize())[..12].to_string())
+}
+
+/// `name` with every character other than letters, digits, `.`, `_` and `-` made a `-`.
+fn file_name_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    match safe.trim_start_matches('.') {
+        "" => "whisper".to_string(),
+        trimmed => trimmed.to_string(),
     }
 }
 

@@ -25,7 +25,10 @@
 //! The result is a [`LocalModel`]: what the runtime loads.
 //!
 //! The hub knows files and formats, not tasks: a detected model's engine comes from its file
-//! names, and its task is left to the task crate ([`LocalModel::task`] is `None`). Errors fall
+//! names, and its task is left to the task crate ([`LocalModel::task`] is `None`). The exception
+//! is a Hugging Face Whisper checkpoint (`config.json` says `"model_type": "whisper"`): tessera
+//! runs Whisper on CTranslate2, so [`Hub::materialize`] converts it once ([`convert`]) into
+//! `$TESSERA_HOME/converted/` and serves the result as a `transcribe` model. Errors fall
 //! into a few [`ErrorCategory`]s so a server can choose a status. This crate knows nothing about
 //! running models; it depends only on `tessera-core` for the [`Task`](tessera_core::Task) and
 //! [`EngineKind`](tessera_core::EngineKind) names, the cache root
@@ -52,6 +55,7 @@
 
 mod catalog;
 mod config;
+pub mod convert;
 mod detect;
 mod error;
 mod fetch;

@@ -6,11 +6,14 @@
 //! models/<id>/<file name>      links (hard, else symbolic, else a copy) to the blobs
 //! models/<id>/.tessera-model.json   the catalog entry the folder was pulled from
 //! locks/<hex>.lock             one lock file per blob, so two processes fetch it once
+//! locks/convert-<hash>.lock    one per conversion, so two processes convert a model once
+//! converted/<name>-<hash>/     Hugging Face Whisper checkpoints converted to CTranslate2
 //! tmp/                         downloaded wheels while a pull runs
 //! ```
 //!
 //! A blob only ever appears under its final name by a rename after its size and sha256 were
-//! checked, so a blob that exists with the right size is verified.
+//! checked, so a blob that exists with the right size is verified. A converted folder, too,
+//! appears only by a rename once the conversion is complete.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -66,6 +69,11 @@ impl Store {
         self.models_dir().join(id)
     }
 
+    /// Where converted models live: `$TESSERA_HOME/converted`.
+    pub(crate) fn converted_dir(&self) -> PathBuf {
+        self.home.join("converted")
+    }
+
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.home.join("tmp")
     }
@@ -86,9 +94,24 @@ impl Store {
 
     /// Takes the lock of one blob, waiting for another process that holds it.
     pub(crate) fn lock_blob(&self, sha256: &str, label: &str) -> Result<BlobLock> {
+        self.lock(&format!("{sha256}.lock"), |path| {
+            tracing::info!(file = label, lock = %path.display(), "another process is fetching this file; waiting for it");
+        })
+    }
+
+    /// Takes the lock of the conversion whose result is `converted/<…>-<key>`, waiting for
+    /// another process that holds it.
+    pub(crate) fn lock_conversion(&self, key: &str, label: &str) -> Result<BlobLock> {
+        self.lock(&format!("convert-{key}.lock"), |path| {
+            tracing::info!(model = label, lock = %path.display(), "another process is converting this model; waiting for it");
+        })
+    }
+
+    /// Takes the lock file `locks/<name>`; `waiting` is told when another process holds it.
+    fn lock(&self, name: &str, waiting: impl FnOnce(&Path)) -> Result<BlobLock> {
         let dir = self.locks_dir();
         Store::create_dir(&dir)?;
-        let path = dir.join(format!("{sha256}.lock"));
+        let path = dir.join(name);
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -97,7 +120,7 @@ impl Store {
             .map_err(|e| HubError::io(&path, e))?;
         let got = FileExt::try_lock_exclusive(&file).map_err(|e| HubError::io(&path, e))?;
         if !got {
-            tracing::info!(file = label, lock = %path.display(), "another process is fetching this file; waiting for it");
+            waiting(&path);
             FileExt::lock_exclusive(&file).map_err(|e| HubError::io(&path, e))?;
         }
         Ok(BlobLock { _file: file })
