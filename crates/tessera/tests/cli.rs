@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 fn tessera(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
+        // Tests run side by side on few cores: spinning OpenMP threads would stall each other.
+        .env("OMP_WAIT_POLICY", "PASSIVE")
         .output()
         .expect("run tessera")
 }
@@ -512,4 +514,42 @@ fn transcribe_prints_text_subtitles_and_json_with_words() {
         "{}",
         text(&output.stderr)
     );
+}
+
+/// A Hugging Face Whisper checkpoint (made here from the registry's CTranslate2 weights) is
+/// converted on first use and transcribes like the weights it came from.
+#[test]
+fn a_hugging_face_whisper_checkpoint_transcribes_after_conversion() {
+    let registry = match std::env::var_os("TESSERA_HOME").filter(|h| !h.is_empty()) {
+        Some(home) => std::path::PathBuf::from(home),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tessera")
+        }
+    }
+    .join("models/whisper-tiny.en");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let checkpoint = dir.path().join("whisper-tiny-en-hf");
+    tessera_hub::convert::ct2_to_hf(&registry, &checkpoint).expect("export to Hugging Face");
+    assert!(checkpoint.join("model.safetensors").is_file());
+    let clip =
+        "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0930.wav";
+    // A home of its own, offline: the conversion lands there, and no VAD is fetched.
+    let home = dir.path().join("home");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["transcribe", "--no-vad", "--model"])
+        .arg(&checkpoint)
+        .arg(clip)
+        .env("TESSERA_HOME", &home)
+        .env("TESSERA_OFFLINE", "1")
+        .output()
+        .expect("run tessera");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let said = text(&output.stdout).to_lowercase();
+    assert!(said.contains("made amiable himself"), "{said}");
+    let converted: Vec<_> = std::fs::read_dir(home.join("converted"))
+        .expect("a converted folder")
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(converted.len(), 1);
+    assert!(converted[0].path().join("model.bin").is_file());
 }

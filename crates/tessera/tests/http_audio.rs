@@ -385,3 +385,53 @@ fn espeak_phonemes_match_pipers() {
         vec!["ðə kwˈɪk bɹˈaʊn fˈɑːks dʒˈʌmps ˌoʊvɚ ðə lˈeɪzi dˈɑːɡ".to_string()]
     );
 }
+
+/// A long clip is judged in parallel lanes; it finds the same speech as one stream does.
+#[test]
+fn long_audio_judged_in_lanes_finds_what_one_stream_finds() {
+    use tessera_engines::onnx::SessionConfig;
+    use tessera_tasks::vad::{SileroVad, VadEvent, VadOptions, VadStream, segments};
+
+    let path = common::tessera_home().join("models/silero-vad/model.onnx");
+    let mut vad = SileroVad::load(&path, &SessionConfig::default()).expect("load Silero");
+    // About 100 s: every clip three times, each after 2.5 s of silence.
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        for index in 0..librivox().len() {
+            samples.extend(vec![0.0; 40000]);
+            samples.extend(clip_samples(index));
+        }
+    }
+    assert!(samples.len() > 90 * 16000);
+    let options = VadOptions::default();
+    let lanes = segments(&mut vad, &samples, options).expect("in lanes");
+    let mut stream = VadStream::new(vad, options);
+    let mut events = stream.push(&samples).expect("push");
+    events.extend(stream.finish().expect("finish"));
+    let streamed: Vec<(f64, f64)> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            VadEvent::SpeechEnd { start, end } => {
+                Some((start as f64 / 16000.0, end as f64 / 16000.0))
+            }
+            VadEvent::SpeechStart { .. } => None,
+        })
+        .collect();
+    let speech = |s: &[(f64, f64)]| s.iter().map(|(a, b)| b - a).sum::<f64>();
+    let laned: Vec<(f64, f64)> = lanes.segments.iter().map(|s| (s.start, s.end)).collect();
+    assert!(
+        (speech(&laned) - speech(&streamed)).abs() < 0.03 * speech(&streamed),
+        "{laned:?}\n{streamed:?}"
+    );
+    assert!(
+        laned.len().abs_diff(streamed.len()) <= 2,
+        "{laned:?}\n{streamed:?}"
+    );
+    // Every stretch found in lanes overlaps one the stream found.
+    for (start, end) in &laned {
+        assert!(
+            streamed.iter().any(|(s, e)| s < end && start < e),
+            "{start}-{end} is not in {streamed:?}"
+        );
+    }
+}

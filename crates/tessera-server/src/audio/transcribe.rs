@@ -220,6 +220,9 @@ async fn handle(
         prompt: form.text("prompt").map(str::to_string),
         temperature: form.parse("temperature", "0")?.unwrap_or(0.0),
         beam_size: form.parse("beam_size", "1")?.unwrap_or(1),
+        // Plain text needs no timed segments: decoding without timestamps is quicker. A stream
+        // keeps them: each segment is a delta, sent as soon as it is decoded.
+        timestamps: stream || !matches!(format, Format::Json | Format::Text),
         word_timestamps: words_wanted && format == Format::Verbose,
         vad: form.parse("vad", "true")?.unwrap_or(true),
     };

@@ -66,6 +66,9 @@ pub struct DecodeSettings {
     pub temperatures: Vec<f32>,
     /// Beams at temperature 0 (1: greedy).
     pub beam_size: usize,
+    /// Decode timestamp tokens, which cut a window into timed segments. Without them a window
+    /// is one segment: fewer tokens to decode, for callers that want only the text.
+    pub timestamps: bool,
     /// Time each word too.
     pub word_timestamps: bool,
 }
@@ -78,6 +81,7 @@ impl Default for DecodeSettings {
             prompt: None,
             temperatures: fallback_temperatures(0.0),
             beam_size: 1,
+            timestamps: true,
             word_timestamps: false,
         }
     }
@@ -299,6 +303,9 @@ impl Whisper {
             prompt.push(format!("<|{language}|>"));
             prompt.push(settings.task.token().to_string());
         }
+        if !settings.timestamps {
+            prompt.push(tokens::NO_TIMESTAMPS.to_string());
+        }
         Ok(prompt)
     }
 
@@ -337,7 +344,9 @@ impl Whisper {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
+        let started = std::time::Instant::now();
         let encoded = self.encode(audio, windows)?;
+        let encoded_at = started.elapsed();
         let language = match language {
             Some(language) => *language,
             None => *language.insert(self.detect(&encoded)?),
@@ -349,6 +358,13 @@ impl Whisper {
             &vec![prompt.clone(); windows.len()],
             &self.options(settings, first),
         )?;
+        tracing::debug!(
+            windows = windows.len(),
+            encode_ms = encoded_at.as_millis() as u64,
+            decode_ms = (started.elapsed() - encoded_at).as_millis() as u64,
+            tokens = decoded.iter().map(|d| d.tokens.len()).sum::<usize>(),
+            "decoded a batch"
+        );
         let mut attempts = Vec::with_capacity(windows.len());
         for (window, decoded) in windows.iter().zip(decoded) {
             let mut attempt = self.attempt(decoded, first)?;

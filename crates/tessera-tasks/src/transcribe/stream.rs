@@ -20,7 +20,7 @@ use crate::vad::{SileroVad, VadEvent, VadOptions, VadStream};
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamOptions {
     /// Language, task, prompt, beams and temperatures of the final decoding (partial ones use
-    /// the first temperature only).
+    /// the first temperature only). Both decode without timestamps: an utterance is one text.
     pub settings: DecodeSettings,
     /// New audio between two partial decodings.
     pub update_every: Duration,
@@ -174,6 +174,7 @@ impl TranscribeStream {
         let from = start - self.buffer_start;
         let to = (end - self.buffer_start).min(self.buffer.len());
         let mut settings = self.options.settings.clone();
+        settings.timestamps = false;
         if !full {
             settings.temperatures.truncate(1);
             settings.word_timestamps = false;
@@ -194,15 +195,17 @@ impl TranscribeStream {
         let text = self.decode(start, self.pushed, false)?;
         self.last_update = self.pushed;
         let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
-        // Local agreement: the words two guesses in a row share are committed, for good.
+        // Local agreement: the words two guesses in a row share (punctuation and case aside)
+        // are committed, for good: later words are appended, earlier ones never change.
         let agreed = self
             .guess
             .iter()
             .zip(&words)
-            .take_while(|(a, b)| a == b)
+            .take_while(|(a, b)| same_word(a, b))
             .count();
         if agreed > self.committed.len() {
-            self.committed = words[..agreed].to_vec();
+            let new = words[self.committed.len()..agreed].to_vec();
+            self.committed.extend(new);
         }
         let tentative = words.get(self.committed.len()..).unwrap_or(&[]).join(" ");
         let committed = self.committed.join(" ");
@@ -239,5 +242,28 @@ impl TranscribeStream {
             self.buffer.drain(..keep_from - self.buffer_start);
             self.buffer_start = keep_from;
         }
+    }
+}
+
+/// Whether two spellings are the same word once case and punctuation are set aside.
+fn same_word(a: &str, b: &str) -> bool {
+    let letters = |w: &str| {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    letters(a) == letters(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_word;
+
+    #[test]
+    fn words_agree_whatever_their_punctuation() {
+        assert!(same_word("them.", "them,"));
+        assert!(same_word("Dashwood", "dashwood"));
+        assert!(!same_word("them", "then"));
     }
 }

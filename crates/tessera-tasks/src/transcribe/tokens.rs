@@ -160,7 +160,8 @@ pub const TRANSCRIBE: &str = "<|transcribe|>";
 /// Task token: translate to English.
 pub const TRANSLATE: &str = "<|translate|>";
 const EOT: &str = "<|endoftext|>";
-const NO_TIMESTAMPS: &str = "<|notimestamps|>";
+/// Asks for text without timestamp tokens.
+pub const NO_TIMESTAMPS: &str = "<|notimestamps|>";
 
 impl Vocabulary {
     /// Reads `vocabulary.txt` (one token string per line, as CTranslate2 writes it) and

@@ -132,6 +132,78 @@ impl SileroVad {
     }
 }
 
+/// Audio at least this long is judged in parallel lanes (samples: 60 s).
+const LANES_FROM: usize = 60 * SAMPLE_RATE as usize;
+/// Windows a lane runs before its first judged window, so its state has settled.
+const WARM_UP: usize = 16;
+/// Most lanes in one call.
+const MAX_LANES: usize = 16;
+
+impl SileroVad {
+    /// The speech probability of every 512-sample window of a whole clip (the last one padded
+    /// with silence). A long clip is cut into up to 16 lanes that run as one batch, each lane
+    /// starting half a second early so its recurrent state has settled by its first window:
+    /// one graph call covers many windows, several times faster than one window per call.
+    pub fn probabilities(&mut self, samples: &[f32]) -> Result<Vec<f32>, TaskError> {
+        let windows = samples.len().div_ceil(WINDOW);
+        let lanes = if samples.len() < LANES_FROM {
+            1
+        } else {
+            // About ten seconds a lane.
+            (samples.len() / (10 * SAMPLE_RATE as usize)).min(MAX_LANES)
+        };
+        if lanes == 1 {
+            self.reset();
+            return samples
+                .chunks(WINDOW)
+                .map(|window| self.probability(window))
+                .collect();
+        }
+        let per_lane = windows.div_ceil(lanes);
+        // Lane `l` judges windows `l * per_lane ..` and starts WARM_UP windows before them.
+        let first = |lane: usize| (lane * per_lane).saturating_sub(WARM_UP);
+        let steps = per_lane + WARM_UP;
+        let mut input = vec![0.0f32; lanes * (CONTEXT + WINDOW)];
+        let mut state = vec![0.0f32; lanes * STATE];
+        let mut found = vec![0.0f32; windows];
+        let rate = [i64::from(SAMPLE_RATE)];
+        for step in 0..steps {
+            for lane in 0..lanes {
+                let row = &mut input[lane * (CONTEXT + WINDOW)..(lane + 1) * (CONTEXT + WINDOW)];
+                row.copy_within(WINDOW.., 0);
+                let start = (first(lane) + step) * WINDOW;
+                let window = samples.get(start..).unwrap_or(&[]);
+                let n = window.len().min(WINDOW);
+                row[CONTEXT..CONTEXT + n].copy_from_slice(&window[..n]);
+                row[CONTEXT + n..].fill(0.0);
+            }
+            let outputs = self.model.run(&[
+                ("input", TensorInput::new([lanes, CONTEXT + WINDOW], &input)),
+                ("state", TensorInput::new([2, lanes, 128], &state)),
+                ("sr", TensorInput::new([], &rate[..])),
+            ])?;
+            let probabilities = outputs.at(0)?.f32()?;
+            let next = outputs.at(1)?.f32()?;
+            if probabilities.len() != lanes || next.len() != state.len() {
+                return Err(TaskError::Inference(format!(
+                    "the VAD graph answered {} probabilities and a state of {} for a batch of {lanes}",
+                    probabilities.len(),
+                    next.len()
+                )));
+            }
+            state.copy_from_slice(next);
+            for (lane, &probability) in probabilities.iter().enumerate() {
+                let index = first(lane) + step;
+                let judged = lane * per_lane..((lane + 1) * per_lane).min(windows);
+                if judged.contains(&index) {
+                    found[index] = probability;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Speech segments in audio that arrives piece by piece: push samples (16 kHz mono) as they
 /// come, get [`VadEvent`]s as speech starts and ends. It owns its graph, or borrows one
 /// (`VadStream<&mut SileroVad>`) that outlives it.
@@ -275,9 +347,14 @@ pub fn segments(
     samples: &[f32],
     options: VadOptions,
 ) -> Result<VadResult, TaskError> {
-    let mut stream = VadStream::new(vad, options);
-    let mut events = stream.push(samples)?;
-    events.extend(stream.finish()?);
+    let probabilities = vad.probabilities(samples)?;
+    let mut detector = SpeechDetector::new(options);
+    let mut events = Vec::new();
+    for (index, probability) in probabilities.into_iter().enumerate() {
+        let len = (samples.len() - index * WINDOW).min(WINDOW);
+        events.extend(detector.push(probability, len));
+    }
+    events.extend(detector.finish());
     Ok(VadResult {
         duration: samples.len() as f64 / f64::from(SAMPLE_RATE),
         segments: events

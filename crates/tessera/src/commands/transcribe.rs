@@ -31,6 +31,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
             prompt: args.prompt.clone(),
             temperature: args.temperature,
             beam_size: args.beam_size,
+            timestamps: args.format != TranscriptFormat::Text,
             word_timestamps: args.word_timestamps,
             vad: !args.no_vad,
         };

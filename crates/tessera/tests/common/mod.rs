@@ -29,6 +29,9 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(extra)
+            // Tests run servers side by side on few cores: OpenMP threads that spin while they
+            // wait (libgomp's default) would stall each other (see README, Speech to text).
+            .env("OMP_WAIT_POLICY", "PASSIVE")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
