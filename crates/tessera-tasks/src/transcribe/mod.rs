@@ -105,7 +105,9 @@ impl Default for TranscribeRequest {
 /// A request ready for the engine.
 #[derive(Debug)]
 pub struct TranscribeJob {
-    samples: Vec<f32>,
+    speech: KeptSpeech,
+    /// The upload's length in seconds.
+    duration: f64,
     windows: VecDeque<Window>,
     settings: DecodeSettings,
     task: WhisperTask,
@@ -208,22 +210,87 @@ fn vad_options() -> VadOptions {
     }
 }
 
-/// Speech stretches (seconds) merged into chunks of at most 30 s (samples); a longer stretch
-/// is a chunk of its own that the decoder walks through window by window.
-pub fn chunks(speech: &[(f64, f64)], samples: usize) -> Vec<(usize, usize)> {
-    let at = |seconds: f64| ((seconds * f64::from(SAMPLE_RATE)) as usize).min(samples);
-    let mut chunks: Vec<(usize, usize)> = Vec::new();
-    for &(start, end) in speech {
-        let (start, end) = (at(start), at(end));
-        if end <= start {
-            continue;
-        }
-        match chunks.last_mut() {
-            Some(last) if end - last.0 <= mel::WINDOW_SAMPLES => last.1 = end,
-            _ => chunks.push((start, end)),
+/// The speech kept for decoding: the upload's speech stretches one after another, the silence
+/// between them left out (as Whisper's batched pipelines do: fewer windows to encode), with
+/// where each stretch came from so that times can be given in the upload's clock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeptSpeech {
+    /// The kept samples.
+    pub samples: Vec<f32>,
+    /// Each stretch: where it starts in `samples`, where it starts in the upload, its length.
+    spans: Vec<(usize, usize, usize)>,
+    /// Runs of whole stretches of at most 30 s (a longer stretch alone): ranges of `samples`,
+    /// each decoded from its own first window.
+    pub chunks: Vec<(usize, usize)>,
+}
+
+impl KeptSpeech {
+    /// All of the audio, as it is.
+    pub fn whole(samples: Vec<f32>) -> KeptSpeech {
+        let len = samples.len();
+        KeptSpeech {
+            samples,
+            spans: vec![(0, 0, len)],
+            chunks: if len == 0 { Vec::new() } else { vec![(0, len)] },
         }
     }
-    chunks
+
+    /// The stretches of `samples` given in seconds (in order, not overlapping), joined.
+    pub fn from_stretches(samples: &[f32], stretches: &[(f64, f64)]) -> KeptSpeech {
+        let at = |seconds: f64| ((seconds * f64::from(SAMPLE_RATE)) as usize).min(samples.len());
+        let mut kept = KeptSpeech::default();
+        let mut source_end = 0;
+        for &(start, end) in stretches {
+            let (start, end) = (at(start).max(source_end), at(end));
+            if end <= start {
+                continue;
+            }
+            let from = kept.samples.len();
+            kept.samples.extend_from_slice(&samples[start..end]);
+            kept.spans.push((from, start, end - start));
+            source_end = end;
+            let to = kept.samples.len();
+            match kept.chunks.last_mut() {
+                Some(chunk) if to - chunk.0 <= mel::WINDOW_SAMPLES => chunk.1 = to,
+                _ => kept.chunks.push((from, to)),
+            }
+        }
+        kept
+    }
+
+    /// The upload's time (seconds) of a time in the kept audio. A time where two stretches
+    /// meet is the end of the first when `is_end`, else the start of the second.
+    pub fn source_seconds(&self, kept_seconds: f64, is_end: bool) -> f64 {
+        let rate = f64::from(SAMPLE_RATE);
+        let sample = (kept_seconds * rate).max(0.0);
+        let index = if is_end {
+            self.spans
+                .partition_point(|&(from, _, _)| (from as f64) < sample)
+        } else {
+            self.spans
+                .partition_point(|&(from, _, _)| (from as f64) <= sample)
+        };
+        match self.spans.get(index.saturating_sub(1)) {
+            Some(&(from, source, len)) => {
+                (source as f64 + (sample - from as f64).min(len as f64)) / rate
+            }
+            None => kept_seconds,
+        }
+    }
+
+    /// A segment (and its words) moved to the upload's clock.
+    fn to_source(&self, mut segment: Segment) -> Segment {
+        let seek_seconds = (segment.seek * mel::HOP) as f64 / f64::from(SAMPLE_RATE);
+        segment.seek =
+            (self.source_seconds(seek_seconds, false) * f64::from(SAMPLE_RATE)) as usize / mel::HOP;
+        segment.start = self.source_seconds(segment.start, false);
+        segment.end = self.source_seconds(segment.end, true).max(segment.start);
+        for word in &mut segment.words {
+            word.start = self.source_seconds(word.start, false);
+            word.end = self.source_seconds(word.end, true).max(word.start);
+        }
+        segment
+    }
 }
 
 impl TranscribeFrontend {
@@ -281,23 +348,19 @@ impl TranscribeFrontend {
         })
     }
 
-    /// The chunks of `samples` that hold speech, or the whole audio without a VAD.
-    fn speech_chunks(
-        &self,
-        samples: &[f32],
-        use_vad: bool,
-    ) -> Result<Vec<(usize, usize)>, TaskError> {
+    /// The speech of `samples`, or all of it without a VAD.
+    fn speech(&self, samples: Vec<f32>, use_vad: bool) -> Result<KeptSpeech, TaskError> {
         match (&self.vad, use_vad) {
             (Some(vad), true) => {
                 let mut vad = vad
                     .lock()
                     .map_err(|_| TaskError::Internal("the VAD lock is poisoned".into()))?;
-                let found = crate::vad::segments(&mut vad, samples, vad_options())?;
-                let speech: Vec<(f64, f64)> =
+                let found = crate::vad::segments(&mut vad, &samples, vad_options())?;
+                let stretches: Vec<(f64, f64)> =
                     found.segments.iter().map(|s| (s.start, s.end)).collect();
-                Ok(chunks(&speech, samples.len()))
+                Ok(KeptSpeech::from_stretches(&samples, &stretches))
             }
-            _ => Ok(vec![(0, samples.len())]),
+            _ => Ok(KeptSpeech::whole(samples)),
         }
     }
 }
@@ -313,20 +376,24 @@ impl Frontend for TranscribeFrontend {
         let settings = self.settings(&request)?;
         let audio = audio::decode_at(request.audio, SAMPLE_RATE, self.max_seconds)?;
         let started = std::time::Instant::now();
-        let windows: VecDeque<Window> = self
-            .speech_chunks(&audio.samples, request.vad)?
-            .into_iter()
-            .map(|(start, end)| Window::first(start, end))
+        let cost = audio.samples.len();
+        let duration = cost as f64 / f64::from(SAMPLE_RATE);
+        let speech = self.speech(audio.samples, request.vad)?;
+        let windows: VecDeque<Window> = speech
+            .chunks
+            .iter()
+            .map(|&(start, end)| Window::first(start, end))
             .collect();
         tracing::debug!(
             chunks = windows.len(),
+            speech_seconds = speech.samples.len() as f64 / f64::from(SAMPLE_RATE),
             vad_ms = started.elapsed().as_millis() as u64,
             "found the speech"
         );
-        let cost = audio.samples.len();
         Ok(Prepared {
             input: TranscribeJob {
-                samples: audio.samples,
+                speech,
+                duration,
                 windows,
                 settings,
                 task: request.task,
@@ -351,7 +418,8 @@ struct Live {
 }
 
 impl Live {
-    /// Sends, in time order, the held segments that no queued window can precede.
+    /// Sends, in time order, the held segments that no queued window can precede, their times
+    /// moved from the kept speech to the upload's clock.
     fn release(&mut self, all: bool) {
         let horizon = self
             .job
@@ -365,7 +433,8 @@ impl Live {
         } else {
             self.held.iter().take_while(|s| s.start < horizon).count()
         };
-        for mut segment in self.held.drain(..ready) {
+        for segment in self.held.drain(..ready) {
+            let mut segment = self.job.speech.to_source(segment);
             segment.id = self.sent;
             self.sent += 1;
             let _ = self.events.send(TranscriptEvent::Segment(segment));
@@ -386,7 +455,7 @@ impl TranscribeRunner {
         let windows: Vec<Window> = live.job.windows.drain(..count).collect();
         let had_language = live.language.is_some();
         let results = self.whisper.decode(
-            &live.job.samples,
+            &live.job.speech.samples,
             &windows,
             &live.job.settings,
             &mut live.language,
@@ -420,7 +489,7 @@ impl StepRunner for TranscribeRunner {
 
     fn admit(&mut self, job: TranscribeJob) -> Result<Transcription, TaskError> {
         let (sender, events) = mpsc::unbounded_channel();
-        let duration = job.samples.len() as f64 / f64::from(SAMPLE_RATE);
+        let duration = job.duration;
         let language = job.settings.language.map(|code| Language {
             code,
             probability: 1.0,
@@ -542,25 +611,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn speech_merges_into_chunks_of_at_most_thirty_seconds() {
+    fn speech_is_joined_into_chunks_of_at_most_thirty_seconds() {
         let rate = 16_000;
-        let chunks = chunks(
+        let samples: Vec<f32> = (0..200 * rate).map(|i| i as f32).collect();
+        let kept = KeptSpeech::from_stretches(
+            &samples,
             &[
                 (1.0, 5.0),
                 (6.0, 20.0),
                 (25.0, 40.0),
-                (41.0, 120.0),
-                (0.5, 0.5),
+                (40.0, 41.0),
+                (50.0, 120.0),
+                (130.0, 130.0),
             ],
-            200 * rate,
         );
+        // 4 + 14 + 15 + 1 + 70 s kept, silence left out.
+        assert_eq!(kept.samples.len(), 104 * rate);
+        assert_eq!(kept.samples[4 * rate], (6 * rate) as f32);
         assert_eq!(
-            chunks,
+            kept.chunks,
             vec![
-                (rate, 20 * rate),
-                (25 * rate, 40 * rate),
-                (41 * rate, 120 * rate)
+                (0, 18 * rate),
+                (18 * rate, 34 * rate),
+                (34 * rate, 104 * rate)
             ]
         );
+        // Times go back to the upload's clock; where two stretches meet, an end belongs to the
+        // first and a start to the second.
+        assert_eq!(kept.source_seconds(2.0, false), 3.0);
+        assert_eq!(kept.source_seconds(4.0, true), 5.0);
+        assert_eq!(kept.source_seconds(4.0, false), 6.0);
+        assert_eq!(kept.source_seconds(33.5, false), 40.5);
+        assert_eq!(kept.source_seconds(34.0, false), 50.0);
+        assert!((kept.source_seconds(104.0, true) - 120.0).abs() < 1e-9);
+
+        let whole = KeptSpeech::whole(vec![0.0; rate]);
+        assert_eq!(whole.chunks, vec![(0, rate)]);
+        assert_eq!(whole.source_seconds(0.5, true), 0.5);
     }
 }
