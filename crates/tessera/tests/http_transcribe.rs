@@ -568,6 +568,11 @@ fn bad_requests_get_a_400_and_the_server_keeps_serving() {
         assert_error(&reply, 400, needle);
         assert_eq!(reply.body["error"]["param"], *param, "{fields:?}");
     }
+    // A long value is quoted shortened.
+    let long = "x".repeat(3000);
+    let reply = transcribe(&server, &good, &[("language", long.as_str())]);
+    assert_error(&reply, 400, "unknown language `xxxxxxxx");
+    assert!(reply.text.len() < 500, "{}", reply.text);
     let reply = transcribe_at(
         &server,
         "/v1/audio/translations",

@@ -192,6 +192,14 @@ pub fn join_text(segments: &[Segment]) -> String {
         .to_string()
 }
 
+/// A caller's value as an error message quotes it: at most 32 characters.
+fn shortened(value: &str) -> String {
+    match value.char_indices().nth(32) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
+    }
+}
+
 /// The Whisper frontend: checks requests, decodes uploads and finds their speech.
 pub struct TranscribeFrontend {
     whisper: Arc<Whisper>,
@@ -306,7 +314,8 @@ impl TranscribeFrontend {
                     .ok_or_else(|| TaskError::InvalidParam {
                         param: "language",
                         message: format!(
-                            "unknown language `{given}`; give an ISO-639-1 code such as `en`, `de` or `fr`"
+                            "unknown language `{}`; give an ISO-639-1 code such as `en`, `de` or `fr`",
+                            shortened(given)
                         ),
                     })?;
                 if !multilingual && code != "en" {
