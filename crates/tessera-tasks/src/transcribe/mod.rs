@@ -449,6 +449,31 @@ impl Live {
             let _ = self.events.send(TranscriptEvent::Segment(segment));
         }
     }
+
+    /// Decodes the next batch of this request's windows and sends what is ready.
+    fn decode_next(&mut self, whisper: &Whisper) -> Result<(), TaskError> {
+        let count = self.job.windows.len().min(BATCH);
+        let windows: Vec<Window> = self.job.windows.drain(..count).collect();
+        let had_language = self.language.is_some();
+        let results = whisper.decode(
+            &self.job.speech.samples,
+            &windows,
+            &self.job.settings,
+            &mut self.language,
+        )?;
+        if let (false, Some(language)) = (had_language, self.language) {
+            let _ = self.events.send(TranscriptEvent::Language(language));
+        }
+        // A resumed window comes before the rest of the queue in time: keep the queue sorted.
+        self.job
+            .windows
+            .extend(results.iter().filter_map(|r| r.next));
+        self.job.windows.make_contiguous().sort_by_key(|w| w.start);
+        self.held
+            .extend(results.into_iter().flat_map(|r| r.segments));
+        self.release(false);
+        Ok(())
+    }
 }
 
 /// Decodes requests' windows, a batch of one request per step, requests in turn.
@@ -456,32 +481,6 @@ pub struct TranscribeRunner {
     whisper: Arc<Whisper>,
     live: Vec<Live>,
     turn: usize,
-}
-
-impl TranscribeRunner {
-    fn decode_next(&self, live: &mut Live) -> Result<(), TaskError> {
-        let count = live.job.windows.len().min(BATCH);
-        let windows: Vec<Window> = live.job.windows.drain(..count).collect();
-        let had_language = live.language.is_some();
-        let results = self.whisper.decode(
-            &live.job.speech.samples,
-            &windows,
-            &live.job.settings,
-            &mut live.language,
-        )?;
-        if let (false, Some(language)) = (had_language, live.language) {
-            let _ = live.events.send(TranscriptEvent::Language(language));
-        }
-        // A resumed window comes before the rest of the queue in time: keep the queue sorted.
-        live.job
-            .windows
-            .extend(results.iter().filter_map(|r| r.next));
-        live.job.windows.make_contiguous().sort_by_key(|w| w.start);
-        live.held
-            .extend(results.into_iter().flat_map(|r| r.segments));
-        live.release(false);
-        Ok(())
-    }
 }
 
 impl StepRunner for TranscribeRunner {
@@ -528,22 +527,18 @@ impl StepRunner for TranscribeRunner {
             return;
         }
         self.turn = (self.turn + 1) % self.live.len();
-        let mut live = self.live.swap_remove(self.turn);
-        let finished = match self.decode_next(&mut live) {
-            Ok(()) => live.job.windows.is_empty(),
+        let live = &mut self.live[self.turn];
+        match live.decode_next(&self.whisper) {
+            Ok(()) if !live.job.windows.is_empty() => return,
+            Ok(()) => {
+                live.release(true);
+                let _ = live.events.send(TranscriptEvent::Done);
+            }
             Err(error) => {
                 let _ = live.events.send(TranscriptEvent::Failed(error.to_string()));
-                return;
             }
-        };
-        if finished {
-            live.release(true);
-            let _ = live.events.send(TranscriptEvent::Done);
-        } else {
-            self.live.push(live);
-            let last = self.live.len() - 1;
-            self.live.swap(self.turn, last);
         }
+        self.live.remove(self.turn);
     }
 
     fn abort_all(&mut self, message: &str) {

@@ -132,6 +132,8 @@ pub fn language_code(language: &str) -> Option<&'static str> {
 /// The vocabulary of one Whisper model.
 pub struct Vocabulary {
     strings: Vec<String>,
+    /// Each token string's id.
+    index: HashMap<String, u32>,
     tokenizer: Tokenizer,
     /// End of text: ids below it are text.
     pub eot: u32,
@@ -179,10 +181,10 @@ impl Vocabulary {
                 path: tokenizer_path,
                 message: e.to_string(),
             })?;
-        let index: HashMap<&str, u32> = strings
+        let index: HashMap<String, u32> = strings
             .iter()
             .enumerate()
-            .map(|(id, token)| (token.as_str(), id as u32))
+            .map(|(id, token)| (token.clone(), id as u32))
             .collect();
         let find = |token: &str| {
             index
@@ -197,11 +199,12 @@ impl Vocabulary {
         let timestamp_begin = find(NO_TIMESTAMPS)? + 1;
         let languages = LANGUAGES
             .iter()
-            .filter(|(code, _)| index.contains_key(format!("<|{code}|>").as_str()))
+            .filter(|(code, _)| index.contains_key(&format!("<|{code}|>")))
             .map(|(code, _)| *code)
             .collect();
         Ok(Vocabulary {
             strings,
+            index,
             tokenizer,
             eot,
             timestamp_begin,
@@ -257,10 +260,7 @@ impl Vocabulary {
 
     /// The id of a token string.
     pub fn id(&self, token: &str) -> Option<u32> {
-        self.strings
-            .iter()
-            .position(|s| s == token)
-            .map(|id| id as u32)
+        self.index.get(token).copied()
     }
 }
 
