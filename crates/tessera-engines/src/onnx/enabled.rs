@@ -98,9 +98,15 @@ pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, Engine
             .map_err(|e| load_error(e.to_string()))?;
     }
     let device = register_device(&mut builder, config);
-    let session = builder
-        .commit_from_file(path)
-        .map_err(|e| load_error(e.to_string()))?;
+    let session = if config.constant_inputs.is_empty() {
+        builder.commit_from_file(path)
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
+        let model =
+            super::inline_constant_inputs(&bytes, &config.constant_inputs).map_err(load_error)?;
+        builder.commit_from_memory(&model)
+    }
+    .map_err(|e| load_error(e.to_string()))?;
     Ok(Loaded {
         inputs: session.inputs().iter().map(tensor_info).collect(),
         outputs: session.outputs().iter().map(tensor_info).collect(),

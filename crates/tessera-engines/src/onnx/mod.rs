@@ -13,10 +13,12 @@ mod disabled;
 #[cfg(not(feature = "onnx"))]
 use disabled as backend;
 
+mod constants;
 mod model;
 mod tensor;
 
 pub use backend::init_runtime;
+pub use constants::{ConstantInput, inline_constant_inputs};
 pub use model::OnnxModel;
 pub use tensor::{ElementType, InputData, OutputData, Outputs, Tensor, TensorInfo, TensorInput};
 
@@ -66,6 +68,9 @@ pub struct SessionConfig {
     pub device: Device,
     /// Where TensorRT caches its engines; `None` keeps them beside the model.
     pub tensorrt_cache: Option<PathBuf>,
+    /// Inputs stated as constants before the session is built, so ONNX Runtime can fold what
+    /// depends on them; they are then no longer inputs of the session.
+    pub constant_inputs: Vec<ConstantInput>,
 }
 
 impl Default for SessionConfig {
@@ -76,6 +81,7 @@ impl Default for SessionConfig {
             optimization: OptimizationLevel::All,
             device: Device::Auto,
             tensorrt_cache: None,
+            constant_inputs: Vec::new(),
         }
     }
 }

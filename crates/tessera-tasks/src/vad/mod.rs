@@ -17,7 +17,8 @@ use std::path::Path;
 
 use serde::Serialize;
 use tessera_core::{Device, EngineKind, Task};
-use tessera_engines::onnx::{OnnxModel, SessionConfig, TensorInput};
+use tessera_engines::EngineError;
+use tessera_engines::onnx::{ConstantInput, OnnxModel, SessionConfig, TensorInput};
 use tessera_hub::LocalModel;
 
 use crate::TaskError;
@@ -63,14 +64,27 @@ pub struct SileroVad {
 
 impl SileroVad {
     /// Loads the graph. Silero is tiny, so one thread per call is fastest: an intra-op thread
-    /// pool costs more in wake-ups than it saves (`config.intra_threads` 0 becomes 1).
+    /// pool costs more in wake-ups than it saves (`config.intra_threads` 0 becomes 1). The
+    /// sample rate is stated as a constant (16 kHz), which lets ONNX Runtime drop the graph's
+    /// 8 kHz branch and its run-time choice between the two.
     pub fn load(path: &Path, config: &SessionConfig) -> Result<SileroVad, TaskError> {
         let mut config = config.clone();
         if config.intra_threads == 0 {
             config.intra_threads = 1;
         }
-        let model = OnnxModel::load(path, &config)?;
-        for input in ["input", "state", "sr"] {
+        config
+            .constant_inputs
+            .push(ConstantInput::new("sr", i64::from(SAMPLE_RATE)));
+        let model = OnnxModel::load(path, &config).map_err(|error| match error {
+            EngineError::Load { message, .. } if message.contains("no input `sr`") => {
+                TaskError::ModelFile {
+                    path: path.to_path_buf(),
+                    message: format!("not a Silero VAD v5/v6 graph: {message}"),
+                }
+            }
+            other => other.into(),
+        })?;
+        for input in ["input", "state"] {
             if !model.has_input(input) {
                 return Err(TaskError::ModelFile {
                     path: path.to_path_buf(),
@@ -107,14 +121,12 @@ impl SileroVad {
         self.input.copy_within(WINDOW.., 0);
         self.input[CONTEXT..CONTEXT + n].copy_from_slice(&window[..n]);
         self.input[CONTEXT + n..].fill(0.0);
-        let rate = [i64::from(SAMPLE_RATE)];
         let outputs = self.model.run(&[
             (
                 "input",
                 TensorInput::new([1, CONTEXT + WINDOW], &self.input),
             ),
             ("state", TensorInput::new([2, 1, 128], &self.state)),
-            ("sr", TensorInput::new([], &rate[..])),
         ])?;
         let probability =
             outputs.at(0)?.f32()?.first().copied().ok_or_else(|| {
@@ -166,7 +178,6 @@ impl SileroVad {
         let mut input = vec![0.0f32; lanes * (CONTEXT + WINDOW)];
         let mut state = vec![0.0f32; lanes * STATE];
         let mut found = vec![0.0f32; windows];
-        let rate = [i64::from(SAMPLE_RATE)];
         for step in 0..steps {
             for lane in 0..lanes {
                 let row = &mut input[lane * (CONTEXT + WINDOW)..(lane + 1) * (CONTEXT + WINDOW)];
@@ -180,7 +191,6 @@ impl SileroVad {
             let outputs = self.model.run(&[
                 ("input", TensorInput::new([lanes, CONTEXT + WINDOW], &input)),
                 ("state", TensorInput::new([2, lanes, 128], &state)),
-                ("sr", TensorInput::new([], &rate[..])),
             ])?;
             let probabilities = outputs.at(0)?.f32()?;
             let next = outputs.at(1)?.f32()?;
