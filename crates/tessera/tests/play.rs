@@ -88,6 +88,7 @@ fn speak_play_sends_the_speech_to_the_audio_device() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     let text = reply.body["text"].as_str().expect("text");
     let (errors, words) = word_errors(text, SENTENCE);
+    eprintln!("the device got: {text} ({errors}/{words} words wrong, {seconds:.2} s)");
     assert!(
         errors as f64 / words as f64 <= 0.2,
         "{text} ({errors}/{words} words wrong)"
