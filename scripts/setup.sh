@@ -16,6 +16,8 @@ command -v c++ >/dev/null || need+=(g++)
 ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 # Piper voices need espeak-ng's library at run time (loaded, never linked: it is GPL).
 ls /usr/lib/*/libespeak-ng.so.1 >/dev/null 2>&1 || need+=(libespeak-ng1)
+# MP3 output builds LAME from source with its configure script and make.
+command -v make >/dev/null || need+=(make)
 if ((${#need[@]})); then
   if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
     echo "Installing ${need[*]} (to build llama.cpp, and espeak-ng for Piper voices)"

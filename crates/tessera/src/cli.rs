@@ -103,14 +103,19 @@ In the interactive chat, Ctrl-C stops the answer being written (not the program)
 
 Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kHz.")]
     Vad(VadArgs),
-    /// Speak a text with a Piper voice into a WAV, FLAC or raw PCM file.
+    /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
-  echo \"Text from a pipe.\" | tessera speak -o piped.flac
+  echo \"Text from a pipe.\" | tessera speak -o piped.mp3
+  tessera speak \"Small and clear.\" -o small.opus
   tessera speak \"Slowly now.\" --speed 0.8 -o - | aplay
+  tessera speak \"Out loud, as it is made.\" --play
 
-The format follows the file's extension (.wav, .flac, .pcm), or --format. Piper voices need
-espeak-ng's library for phonemes (Debian/Ubuntu: apt-get install libespeak-ng1).")]
+The format follows the file's extension (.wav, .flac, .mp3, .opus, .pcm), or --format. MP3 is
+64 kbit/s at the voice's rate; Opus is Ogg Opus at 48 kHz. To standard output (-o -) the audio
+streams as it is synthesized. --play needs a build with `--features play` (ALSA on Linux:
+libasound2-dev to build). Piper voices need espeak-ng's library for phonemes (Debian/Ubuntu:
+apt-get install libespeak-ng1).")]
     Speak(SpeakArgs),
     /// Transcribe speech with Whisper (or translate it into English): text, subtitles or JSON.
     #[command(after_help = "Examples:
@@ -346,9 +351,22 @@ pub struct EmbedArgs {
 pub struct SpeakArgs {
     /// The text (read from standard input when left out).
     pub text: Option<String>,
-    /// Where to write the audio (`-` for standard output).
-    #[arg(long, short)]
-    pub output: PathBuf,
+    #[cfg_attr(
+        feature = "play",
+        doc = "Where to write the audio (`-` for standard output); optional with --play."
+    )]
+    #[cfg_attr(
+        not(feature = "play"),
+        doc = "Where to write the audio (`-` for standard output)."
+    )]
+    #[cfg_attr(feature = "play", arg(long, short, required_unless_present = "play"))]
+    #[cfg_attr(not(feature = "play"), arg(long, short, required = true))]
+    pub output: Option<PathBuf>,
+    /// Play the speech on the default audio output as it is synthesized (and write -o too, if
+    /// given).
+    #[cfg(feature = "play")]
+    #[arg(long)]
+    pub play: bool,
     /// The voice.
     #[arg(long, default_value = "piper-en-us-joe-medium")]
     pub model: String,
@@ -358,11 +376,21 @@ pub struct SpeakArgs {
     /// 0.25 to 4.0; 1.0 is the voice's own pace.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f32,
-    /// wav, flac or pcm (default: from the file's extension, else wav).
+    /// wav, flac, mp3, opus or pcm (default: from the file's extension, else wav).
     #[arg(long)]
     pub format: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+impl SpeakArgs {
+    /// Whether `--play` was given (never, in a build without the `play` feature).
+    pub fn play(&self) -> bool {
+        #[cfg(feature = "play")]
+        return self.play;
+        #[cfg(not(feature = "play"))]
+        return false;
+    }
 }
 
 /// Output formats of `tessera transcribe`.

@@ -443,10 +443,47 @@ fn speak_writes_audio_that_vad_finds_speech_in() {
         .sum();
     assert!(speech > 1.5, "{speech} s of speech");
 
-    let output = tessera(&["speak", "Hello.", "-o", "out.mp3"]);
+    // MP3 and Opus by extension, and Opus to standard output by --format: files that decode
+    // to about the WAV's length.
+    let wav_seconds = tessera_tasks::audio::decode(std::fs::read(&wav).unwrap(), 60.0)
+        .expect("the WAV decodes")
+        .seconds();
+    for (name, rate) in [("fox.mp3", 22050), ("fox.opus", 48000)] {
+        let path = dir.path().join(name);
+        let output = tessera(&[
+            "speak",
+            "The quick brown fox jumps over the lazy dog.",
+            "-o",
+            path.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let audio = tessera_tasks::audio::decode(std::fs::read(&path).unwrap(), 60.0)
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(audio.sample_rate, rate, "{name}");
+        assert!(
+            (audio.seconds() - wav_seconds).abs() < 0.15 * wav_seconds + 0.1,
+            "{name}: {} s against {wav_seconds} s",
+            audio.seconds()
+        );
+    }
+    let output = tessera(&["speak", "Hello there.", "--format", "opus", "-o", "-"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stdout.starts_with(b"OggS"));
+    let audio = tessera_tasks::audio::decode(output.stdout, 60.0).expect("streamed Opus decodes");
+    assert!(audio.seconds() > 0.5, "{} s", audio.seconds());
+
+    let output = tessera(&["speak", "Hello.", "-o", "out.aac"]);
     assert!(!output.status.success());
     assert!(
-        text(&output.stderr).contains("use wav, pcm or flac"),
+        text(&output.stderr).contains("use wav, pcm, flac, mp3 or opus"),
+        "{}",
+        text(&output.stderr)
+    );
+    // No output (and, in a build with the `play` feature, no --play): clap says what is missing.
+    let output = tessera(&["speak", "Hello."]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--output"),
         "{}",
         text(&output.stderr)
     );

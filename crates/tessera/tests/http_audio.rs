@@ -331,9 +331,24 @@ fn speech_streams_chunks_as_sse_and_bad_requests_get_400() {
             "`speed` is 9; give a value from 0.25 to 4",
         ),
         (
-            serde_json::json!({"response_format": "mp3"}),
+            serde_json::json!({"response_format": "aac"}),
             400,
-            "use wav, pcm or flac",
+            "use wav, pcm, flac, mp3 or opus",
+        ),
+        (
+            serde_json::json!({"response_format": "ogg"}),
+            400,
+            "unknown audio format `ogg`; use wav, pcm, flac, mp3 or opus",
+        ),
+        (
+            serde_json::json!({"response_format": "mp3", "stream_format": "sse"}),
+            400,
+            "SSE audio deltas are 16-bit PCM",
+        ),
+        (
+            serde_json::json!({"response_format": "opus", "stream_format": "sse"}),
+            400,
+            "SSE audio deltas are 16-bit PCM",
         ),
         (
             serde_json::json!({"stream_format": "video"}),
@@ -369,6 +384,138 @@ fn speech_streams_chunks_as_sse_and_bad_requests_get_400() {
         &serde_json::json!({"model": VOICE, "input": "Still here.", "response_format": "pcm"}),
     );
     assert_eq!(reply.status, 200);
+}
+
+/// MP3 and Ogg Opus: the right type, sent as the speech is made, decoded to audio as long as the
+/// PCM of the same text, and Whisper hears the text in it.
+#[test]
+fn speech_in_mp3_and_opus_streams_and_transcribes_back() {
+    let server = Server::start(&["--preload", ""]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .build()
+        .into();
+    let speak = |input: &str, format: &str| {
+        agent
+            .post(&server.url("/v1/audio/speech"))
+            .header("content-type", "application/json")
+            .send(
+                serde_json::json!({"model": VOICE, "input": input, "response_format": format})
+                    .to_string(),
+            )
+            .expect("speech")
+    };
+    let sentences = [
+        "The quick brown fox jumps over the lazy dog.",
+        "Please send the report to the office before Friday afternoon.",
+        "It was a bright cold day in April, and the clocks were striking thirteen.",
+    ];
+    for (format, mime, rate) in [
+        ("mp3", "audio/mpeg", 22050),
+        ("opus", "audio/ogg; codecs=opus", 48000),
+    ] {
+        let (mut errors, mut words) = (0, 0);
+        for sentence in sentences {
+            let mut response = speak(sentence, format);
+            assert_eq!(
+                response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok()),
+                Some(mime)
+            );
+            let bytes = response.body_mut().read_to_vec().expect("audio bytes");
+            match format {
+                // Frame sync: eleven set bits (no ID3 tag is written).
+                "mp3" => assert!(
+                    bytes[0] == 0xff && bytes[1] & 0xe0 == 0xe0,
+                    "{:?}",
+                    &bytes[..4]
+                ),
+                _ => assert!(bytes.starts_with(b"OggS") && bytes[28..36] == *b"OpusHead"),
+            }
+            let audio = tessera_tasks::audio::decode(bytes.clone(), 600.0).expect("decodes");
+            assert_eq!(audio.sample_rate, rate, "{format}");
+            // As long as the same sentence in PCM (the voice's timing varies a little between
+            // runs; MP3 adds under 0.1 s of encoder delay and padding).
+            let pcm = speak(sentence, "pcm")
+                .body_mut()
+                .read_to_vec()
+                .expect("pcm");
+            let pcm_seconds = pcm.len() as f64 / 2.0 / 22050.0;
+            assert!(
+                (audio.seconds() - pcm_seconds).abs() < 0.1 * pcm_seconds + 0.1,
+                "{format}: {} s against {pcm_seconds} s of PCM",
+                audio.seconds()
+            );
+            let (speech, seconds) = speech_in(
+                &server,
+                &tessera_tasks::audio::resample(audio, 22050)
+                    .expect("resample")
+                    .samples,
+            );
+            assert!(
+                speech > 0.7 * seconds,
+                "{format}: {speech} s of speech in {seconds} s"
+            );
+            // Whisper reads the encoded file itself.
+            let reply = server.post_form(
+                "/v1/audio/transcriptions",
+                &[
+                    ("file", Part::File("speech.bin", &bytes)),
+                    ("model", Part::Text("whisper-base")),
+                ],
+            );
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            let text = reply.body["text"].as_str().expect("text");
+            let (e, n) = common::word_errors(text, sentence);
+            eprintln!("{format}: {sentence} → {text} ({e}/{n})");
+            errors += e;
+            words += n;
+        }
+        // The bound of the WAV round trip in http_transcribe.rs.
+        let rate = errors as f64 / words as f64;
+        assert!(
+            rate <= 0.20,
+            "{format}: round trip word error rate {rate:.3}"
+        );
+    }
+
+    // Streamed: the first bytes (a whole MP3 frame, or Opus's header pages) come while the
+    // rest of a long text is still being synthesized.
+    let long = "This is the first clause. Then comes a much longer sentence that takes the voice a while to say, with several parts. After that, another sentence follows, and then one more, so the whole text is long enough to measure. Finally, the last sentence closes it.";
+    for format in ["mp3", "opus"] {
+        let started = std::time::Instant::now();
+        let mut response = speak(long, format);
+        assert!(
+            response.headers().get("content-length").is_none(),
+            "{format}"
+        );
+        let mut reader = response.body_mut().as_reader();
+        let mut first = [0u8; 64];
+        let got = std::io::Read::read(&mut reader, &mut first).expect("first bytes");
+        let first_at = started.elapsed();
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut rest).expect("the rest");
+        let all_at = started.elapsed();
+        assert!(
+            got > 0 && rest.len() > 10_000,
+            "{format}: {got} + {} bytes",
+            rest.len()
+        );
+        assert!(
+            first_at.as_secs_f64() < 0.6 * all_at.as_secs_f64(),
+            "{format}: first bytes after {first_at:?}, the end after {all_at:?}"
+        );
+        let mut bytes = first[..got].to_vec();
+        bytes.extend(rest);
+        let audio = tessera_tasks::audio::decode(bytes, 600.0).expect("the stream decodes");
+        assert!(
+            (10.0..40.0).contains(&audio.seconds()),
+            "{format}: {} s",
+            audio.seconds()
+        );
+    }
 }
 
 /// espeak-ng's IPA is what Piper's own phonemizer gives for the same text (checked against

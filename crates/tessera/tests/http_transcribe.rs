@@ -4,47 +4,12 @@
 
 mod common;
 
-use common::{Part, Reply, Server, assert_error, clip_samples, librivox, noise, wav};
+use common::{
+    Part, Reply, Server, assert_error, clip_samples, librivox, noise, normalize, wav, wer,
+    word_errors,
+};
 
 const RATE: usize = 16000;
-
-/// Lower case, words only: punctuation and hyphens become spaces.
-fn normalize(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
-/// Word edits (substitutions, insertions, deletions) between two texts, and the reference's
-/// word count.
-fn word_errors(hypothesis: &str, reference: &str) -> (usize, usize) {
-    let (h, r) = (normalize(hypothesis), normalize(reference));
-    let mut previous: Vec<usize> = (0..=h.len()).collect();
-    for i in 1..=r.len() {
-        let mut current = vec![i; h.len() + 1];
-        for j in 1..=h.len() {
-            let substitution = previous[j - 1] + usize::from(r[i - 1] != h[j - 1]);
-            current[j] = substitution.min(previous[j] + 1).min(current[j - 1] + 1);
-        }
-        previous = current;
-    }
-    (previous[h.len()], r.len())
-}
-
-fn wer(hypothesis: &str, reference: &str) -> f64 {
-    let (errors, words) = word_errors(hypothesis, reference);
-    errors as f64 / words.max(1) as f64
-}
 
 fn transcribe(server: &Server, audio: &[u8], fields: &[(&str, &str)]) -> Reply {
     transcribe_at(server, "/v1/audio/transcriptions", audio, fields)

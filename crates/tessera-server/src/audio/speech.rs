@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
-use tessera_tasks::audio::{AudioFormat, encode, pcm16, wav_header};
+use tessera_tasks::audio::{AudioFormat, StreamEncoder, pcm16};
 use tessera_tasks::speech::{Speech, SpeechEvent, SpeechFrontend, SpeechRequest};
 use utoipa::ToSchema;
 
@@ -27,7 +27,9 @@ pub(crate) struct SpeechBody {
     /// A speaker of a multi-speaker voice; single-speaker voices take any value (so OpenAI's
     /// voice names work).
     voice: Option<String>,
-    /// `wav` (default), `pcm` (16-bit little-endian mono at the voice's rate) or `flac`.
+    /// `wav` (default), `pcm` (16-bit little-endian mono at the voice's rate), `flac`, `mp3`
+    /// (64 kbit/s at the voice's rate) or `opus` (Ogg Opus, 48 kHz). All but `flac` stream.
+    #[schema(example = "mp3")]
     response_format: Option<String>,
     /// 0.25 to 4.0 (default 1.0).
     #[schema(minimum = 0.25, maximum = 4.0)]
@@ -47,7 +49,7 @@ pub(crate) struct SpeechBody {
     tag = "audio",
     request_body = SpeechBody,
     responses(
-        (status = 200, description = "The audio (wav, pcm or flac), streamed; or SSE events with `stream_format: sse`", content_type = "audio/wav"),
+        (status = 200, description = "The audio (wav, pcm, flac, mp3 or opus), streamed as it is synthesized (flac is sent whole); or SSE events with `stream_format: sse`", content_type = "audio/wav"),
         crate::openapi::ModelErrors,
     ),
     security((), ("bearer" = []))
@@ -78,9 +80,9 @@ pub(crate) async fn speech(
             .param("stream_format"));
         }
     };
-    if sse && format == AudioFormat::Flac {
+    if sse && !matches!(format, AudioFormat::Pcm | AudioFormat::Wav) {
         return Err(ApiError::bad_request(
-            "SSE audio deltas are 16-bit PCM; use `response_format` pcm or wav with `stream_format` sse",
+            "SSE audio deltas are 16-bit PCM; use `response_format` pcm or wav with `stream_format` sse, or `stream_format` audio for other formats",
         )
         .param("response_format"));
     }
@@ -107,45 +109,71 @@ pub(crate) async fn speech(
     if sse {
         return Ok(sse_response(model, sse_events(first, speech)));
     }
-    let mut response = match format {
-        AudioFormat::Flac => {
-            let sample_rate = speech.sample_rate;
-            let samples = collect(first, speech).await?;
-            let bytes = encode(&samples, sample_rate, format)
-                .map_err(|error| ApiError::internal(error.to_string()))?;
-            ([(header::CONTENT_TYPE, format.mime())], bytes).into_response()
-        }
-        AudioFormat::Wav | AudioFormat::Pcm => {
-            let head = match format {
-                AudioFormat::Wav => wav_header(speech.sample_rate, None),
-                _ => Vec::new(),
-            };
-            let mut first_bytes = head;
-            first_bytes.extend(pcm16(&first));
-            let rest = stream::unfold(speech, |mut speech| async move {
-                match speech.events.recv().await {
-                    Some(SpeechEvent::Audio(samples)) => {
-                        Some((Ok(Bytes::from(pcm16(&samples))), speech))
-                    }
-                    Some(SpeechEvent::Failed(message)) => {
-                        tracing::error!(%message, "speech failed while streaming");
-                        Some((Err(std::io::Error::other(message)), speech))
-                    }
-                    Some(SpeechEvent::Done) | None => None,
-                }
-            });
-            let body =
-                stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first_bytes)) })
-                    .chain(rest);
-            (
-                [(header::CONTENT_TYPE, format.mime())],
-                Body::from_stream(body),
-            )
-                .into_response()
-        }
+    let encoder = StreamEncoder::new(format, speech.sample_rate)
+        .map_err(|error| ApiError::internal(error.to_string()))?;
+    let mut response = if format.streams() {
+        let (encoder, first_bytes) = encode_chunk(encoder, first)
+            .await
+            .map_err(ApiError::internal)?;
+        let rest = stream::unfold(Some((speech, encoder)), |state| async move {
+            let (mut speech, encoder) = state?;
+            match speech.events.recv().await {
+                Some(SpeechEvent::Audio(samples)) => match encode_chunk(encoder, samples).await {
+                    Ok((encoder, bytes)) => Some((Ok(Bytes::from(bytes)), Some((speech, encoder)))),
+                    Err(message) => Some((Err(streaming_failed(message)), None)),
+                },
+                Some(SpeechEvent::Failed(message)) => Some((Err(streaming_failed(message)), None)),
+                // The encoder's last bytes: MP3's final frames, Opus's last page.
+                Some(SpeechEvent::Done) | None => match finish(encoder).await {
+                    Ok(bytes) => Some((Ok(Bytes::from(bytes)), None)),
+                    Err(message) => Some((Err(streaming_failed(message)), None)),
+                },
+            }
+        });
+        let body = stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first_bytes)) })
+            .chain(rest);
+        (
+            [(header::CONTENT_TYPE, format.mime())],
+            Body::from_stream(body),
+        )
+            .into_response()
+    } else {
+        let samples = collect(first, speech).await?;
+        let (encoder, mut bytes) = encode_chunk(encoder, samples)
+            .await
+            .map_err(ApiError::internal)?;
+        bytes.extend(finish(encoder).await.map_err(ApiError::internal)?);
+        ([(header::CONTENT_TYPE, format.mime())], bytes).into_response()
     };
     response.extensions_mut().insert(ModelLabel(model));
     Ok(response)
+}
+
+/// Encodes a chunk on a blocking thread (MP3 and Opus encoding is real work); the encoder
+/// travels there and back so its state carries over to the next chunk.
+async fn encode_chunk(
+    mut encoder: StreamEncoder,
+    samples: Vec<f32>,
+) -> Result<(StreamEncoder, Vec<u8>), String> {
+    tokio::task::spawn_blocking(move || {
+        let bytes = encoder.push(&samples).map_err(|error| error.to_string())?;
+        Ok((encoder, bytes))
+    })
+    .await
+    .map_err(|error| format!("the audio encoder stopped: {error}"))?
+}
+
+/// The encoder's last bytes, on a blocking thread.
+async fn finish(encoder: StreamEncoder) -> Result<Vec<u8>, String> {
+    tokio::task::spawn_blocking(move || encoder.finish().map_err(|error| error.to_string()))
+        .await
+        .map_err(|error| format!("the audio encoder stopped: {error}"))?
+}
+
+/// A failure after the headers went out: logged, and the body ends with an error.
+fn streaming_failed(message: String) -> std::io::Error {
+    tracing::error!(%message, "speech failed while streaming");
+    std::io::Error::other(message)
 }
 
 /// Every sample of a synthesis.

@@ -1,8 +1,9 @@
-//! Encoding samples for a response: WAV, raw PCM and FLAC.
+//! Encoding samples for a response: WAV, raw PCM, FLAC, MP3 and Ogg Opus, whole or as a stream.
 
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 
+use super::{mp3, ogg_opus};
 use crate::TaskError;
 
 /// The audio formats tessera writes.
@@ -14,7 +15,14 @@ pub enum AudioFormat {
     Pcm,
     /// Lossless FLAC (16-bit mono).
     Flac,
+    /// MP3 (LAME, 64 kbit/s constant rate, mono, at the voice's rate).
+    Mp3,
+    /// Opus in an Ogg file (libopus, 20 ms packets at 48 kHz, mono).
+    Opus,
 }
+
+/// What `response_format` and `--format` take.
+pub const FORMAT_NAMES: &str = "wav, pcm, flac, mp3 or opus";
 
 impl AudioFormat {
     /// The response's `Content-Type`.
@@ -23,7 +31,16 @@ impl AudioFormat {
             AudioFormat::Wav => "audio/wav",
             AudioFormat::Pcm => "audio/pcm",
             AudioFormat::Flac => "audio/flac",
+            AudioFormat::Mp3 => "audio/mpeg",
+            // RFC 7845: Ogg Opus files are `audio/ogg`; the codec parameter tells players which.
+            AudioFormat::Opus => "audio/ogg; codecs=opus",
         }
+    }
+
+    /// Whether the format can be sent as it is made. FLAC cannot: its header holds sizes and
+    /// a checksum of the whole stream.
+    pub fn streams(self) -> bool {
+        !matches!(self, AudioFormat::Flac)
     }
 }
 
@@ -34,24 +51,24 @@ impl std::str::FromStr for AudioFormat {
             "wav" => Ok(AudioFormat::Wav),
             "pcm" => Ok(AudioFormat::Pcm),
             "flac" => Ok(AudioFormat::Flac),
-            "mp3" | "opus" | "aac" => Err(format!(
-                "`{s}` output is not available in this build; use wav, pcm or flac"
-            )),
+            "mp3" => Ok(AudioFormat::Mp3),
+            "opus" => Ok(AudioFormat::Opus),
+            "aac" => Err(format!("`aac` output is not available; use {FORMAT_NAMES}")),
             other => Err(format!(
-                "unknown audio format `{other}`; use wav, pcm or flac"
+                "unknown audio format `{other}`; use {FORMAT_NAMES}"
             )),
         }
     }
 }
 
-/// Encodes mono samples at `sample_rate` in `format`.
+/// Encodes mono samples at `sample_rate` in `format`. A WAV made here states its length (a
+/// [`StreamEncoder`]'s WAV cannot).
 pub fn encode(
     samples: &[f32],
     sample_rate: u32,
     format: AudioFormat,
 ) -> Result<Vec<u8>, TaskError> {
     match format {
-        AudioFormat::Pcm => Ok(pcm16(samples)),
         AudioFormat::Wav => {
             let data = pcm16(samples);
             let length = u32::try_from(data.len()).map_err(|_| {
@@ -62,6 +79,106 @@ pub fn encode(
             Ok(out)
         }
         AudioFormat::Flac => flac(samples, sample_rate),
+        AudioFormat::Pcm | AudioFormat::Mp3 | AudioFormat::Opus => {
+            let mut encoder = StreamEncoder::new(format, sample_rate)?;
+            let mut out = encoder.push(samples)?;
+            out.extend(encoder.finish()?);
+            Ok(out)
+        }
+    }
+}
+
+/// Encodes a stream of mono samples chunk by chunk: each [`push`](StreamEncoder::push) returns
+/// the bytes that are ready, [`finish`](StreamEncoder::finish) the rest. Joined, they are one
+/// file. WAV gets a header that states no length (read as "until the stream ends"); FLAC is
+/// held back and encoded whole at the end.
+pub struct StreamEncoder {
+    sample_rate: u32,
+    state: State,
+}
+
+enum State {
+    Wav { header_sent: bool },
+    Pcm,
+    Flac { samples: Vec<f32> },
+    Mp3(mp3::Mp3Stream),
+    Opus(Box<ogg_opus::OpusStream>),
+}
+
+impl std::fmt::Debug for StreamEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamEncoder")
+            .field("format", &self.format())
+            .field("sample_rate", &self.sample_rate)
+            .finish()
+    }
+}
+
+impl StreamEncoder {
+    /// An encoder of mono samples at `sample_rate`.
+    pub fn new(format: AudioFormat, sample_rate: u32) -> Result<Self, TaskError> {
+        if sample_rate == 0 {
+            return Err(TaskError::InvalidInput("the sample rate is 0 Hz".into()));
+        }
+        let state = match format {
+            AudioFormat::Wav => State::Wav { header_sent: false },
+            AudioFormat::Pcm => State::Pcm,
+            AudioFormat::Flac => State::Flac {
+                samples: Vec::new(),
+            },
+            AudioFormat::Mp3 => State::Mp3(mp3::Mp3Stream::new(sample_rate)?),
+            AudioFormat::Opus => State::Opus(Box::new(ogg_opus::OpusStream::new(sample_rate)?)),
+        };
+        Ok(StreamEncoder { sample_rate, state })
+    }
+
+    /// The format it writes.
+    pub fn format(&self) -> AudioFormat {
+        match self.state {
+            State::Wav { .. } => AudioFormat::Wav,
+            State::Pcm => AudioFormat::Pcm,
+            State::Flac { .. } => AudioFormat::Flac,
+            State::Mp3(_) => AudioFormat::Mp3,
+            State::Opus(_) => AudioFormat::Opus,
+        }
+    }
+
+    /// Encodes the next samples; returns the bytes ready to send (possibly none).
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<u8>, TaskError> {
+        match &mut self.state {
+            State::Wav { header_sent } => {
+                let mut out = Vec::new();
+                if !*header_sent {
+                    out = wav_header(self.sample_rate, None);
+                    *header_sent = true;
+                }
+                out.extend(pcm16(samples));
+                Ok(out)
+            }
+            State::Pcm => Ok(pcm16(samples)),
+            State::Flac { samples: all } => {
+                all.extend_from_slice(samples);
+                Ok(Vec::new())
+            }
+            State::Mp3(stream) => stream.push(samples),
+            State::Opus(stream) => stream.push(samples),
+        }
+    }
+
+    /// Ends the stream: the last bytes (the whole file for FLAC).
+    pub fn finish(self) -> Result<Vec<u8>, TaskError> {
+        match self.state {
+            // A stream with no samples is still a file: its header.
+            State::Wav { header_sent } => Ok(if header_sent {
+                Vec::new()
+            } else {
+                wav_header(self.sample_rate, None)
+            }),
+            State::Pcm => Ok(Vec::new()),
+            State::Flac { samples } => flac(&samples, self.sample_rate),
+            State::Mp3(stream) => stream.finish(),
+            State::Opus(stream) => stream.finish(),
+        }
     }
 }
 

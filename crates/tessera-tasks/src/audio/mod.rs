@@ -1,12 +1,17 @@
-//! Audio in and out: decode what symphonia reads (WAV, FLAC, MP3, OGG/Vorbis, ADPCM), mix down to
-//! mono, resample with rubato, and encode WAV, raw 16-bit PCM and FLAC.
+//! Audio in and out: decode what symphonia reads (WAV, FLAC, MP3, OGG/Vorbis, ADPCM) and Ogg
+//! Opus (libopus), mix down to mono, resample with rubato (whole clips, or streams in pieces),
+//! and encode WAV, raw 16-bit PCM, FLAC, MP3 and Ogg Opus, whole or chunk by chunk.
 //!
 //! Every problem with a caller's audio is a [`TaskError::InvalidInput`] whose message says what is
 //! wrong (empty, unreadable, truncated, too long, too short), so the server answers 400.
 
 mod encode;
+mod mp3;
+mod ogg_opus;
+mod resample;
 
-pub use encode::{AudioFormat, encode, pcm16, wav_header};
+pub use encode::{AudioFormat, FORMAT_NAMES, StreamEncoder, encode, pcm16, wav_header};
+pub use resample::StreamResampler;
 
 use std::io::Cursor;
 
@@ -57,6 +62,10 @@ pub fn decode(bytes: Vec<u8>, max_seconds: f64) -> Result<Audio, TaskError> {
     if bytes.is_empty() {
         return Err(invalid("the audio file is empty (0 bytes)"));
     }
+    // Symphonia reads Ogg but has no Opus decoder; libopus does.
+    if ogg_opus::is_ogg_opus(&bytes) {
+        return long_enough(ogg_opus::decode(bytes, max_seconds)?);
+    }
     let is_wav = bytes.starts_with(b"RIFF");
     let open_ended = is_wav && streamed_wav(&bytes);
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
@@ -69,7 +78,7 @@ pub fn decode(bytes: Vec<u8>, max_seconds: f64) -> Result<Audio, TaskError> {
         )
         .map_err(|error| {
             invalid(format!(
-                "could not read the audio ({error}); send WAV, FLAC, MP3 or OGG/Vorbis"
+                "could not read the audio ({error}); send WAV, FLAC, MP3, OGG/Vorbis or Ogg Opus"
             ))
         })?;
     let track = format
@@ -144,10 +153,14 @@ pub fn decode(bytes: Vec<u8>, max_seconds: f64) -> Result<Audio, TaskError> {
             samples.len() as f64 / f64::from(sample_rate)
         )));
     }
-    let audio = Audio {
+    long_enough(Audio {
         samples,
         sample_rate,
-    };
+    })
+}
+
+/// The audio, unless it is too short to hold anything.
+fn long_enough(audio: Audio) -> Result<Audio, TaskError> {
     if audio.seconds() < MIN_SECONDS {
         return Err(invalid(format!(
             "the audio is too short: {} samples ({:.4} s); send at least {} ms",
@@ -259,6 +272,101 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(worst < 1e-3, "{format:?}: off by {worst}");
         }
+    }
+
+    /// Sign changes of a tone, with hysteresis so that the near-silence a codec adds around it
+    /// (MP3's encoder delay and padding) counts none: twice its frequency times its length.
+    fn crossings(samples: &[f32]) -> usize {
+        let mut positive = None;
+        let mut count = 0;
+        for &sample in samples {
+            let now = if sample > 0.1 {
+                Some(true)
+            } else if sample < -0.1 {
+                Some(false)
+            } else {
+                continue;
+            };
+            if positive.is_some() && positive != now {
+                count += 1;
+            }
+            positive = now;
+        }
+        count
+    }
+
+    #[test]
+    fn mp3_and_opus_keep_the_length_and_the_pitch() {
+        let audio = tone(1.5, 22050);
+        for (format, rate) in [(AudioFormat::Mp3, 22050), (AudioFormat::Opus, 48000)] {
+            let bytes = encode(&audio.samples, audio.sample_rate, format).expect("encode");
+            // Far smaller than 16-bit PCM (66 kB): 64 and 32 kbit/s.
+            assert!(bytes.len() < 16_000, "{format:?}: {} bytes", bytes.len());
+            let back = decode(bytes, 60.0).expect("decode");
+            assert_eq!(back.sample_rate, rate, "{format:?}");
+            // Opus trims its padding exactly; MP3 without a LAME tag keeps the encoder's delay
+            // and the last frame's padding (under 0.1 s at 22.05 kHz).
+            let slack = if format == AudioFormat::Opus {
+                0.001
+            } else {
+                0.12
+            };
+            assert!(
+                back.seconds() >= 1.5 - 0.001 && back.seconds() <= 1.5 + slack,
+                "{format:?}: {} s",
+                back.seconds()
+            );
+            // 440 Hz for 1.5 s: 1320 sign changes.
+            let count = crossings(&back.samples);
+            assert!((1315..=1321).contains(&count), "{format:?}: {count}");
+            let peak = back.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+            assert!((0.4..0.6).contains(&peak), "{format:?}: peak {peak}");
+        }
+    }
+
+    #[test]
+    fn streamed_encoding_decodes_like_the_whole() {
+        let audio = tone(2.0, 22050);
+        for format in [
+            AudioFormat::Mp3,
+            AudioFormat::Opus,
+            AudioFormat::Wav,
+            AudioFormat::Flac,
+        ] {
+            let whole = decode(encode(&audio.samples, 22050, format).expect("whole"), 60.0)
+                .expect("decode whole");
+            let mut encoder = StreamEncoder::new(format, 22050).expect("new");
+            let mut bytes = Vec::new();
+            for piece in audio.samples.chunks(7000) {
+                bytes.extend(encoder.push(piece).expect("push"));
+            }
+            bytes.extend(encoder.finish().expect("finish"));
+            let streamed = decode(bytes, 60.0).expect("decode streamed");
+            assert_eq!(streamed.samples.len(), whole.samples.len(), "{format:?}");
+            let worst = streamed
+                .samples
+                .iter()
+                .zip(&whole.samples)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "{format:?}: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn every_format_has_a_name_and_a_type() {
+        for (name, mime) in [
+            ("wav", "audio/wav"),
+            ("pcm", "audio/pcm"),
+            ("flac", "audio/flac"),
+            ("mp3", "audio/mpeg"),
+            ("opus", "audio/ogg; codecs=opus"),
+        ] {
+            let format: AudioFormat = name.parse().expect(name);
+            assert_eq!(format.mime(), mime);
+        }
+        let error = "ogg".parse::<AudioFormat>().expect_err("ogg");
+        assert!(error.contains("wav, pcm, flac, mp3 or opus"), "{error}");
     }
 
     #[test]

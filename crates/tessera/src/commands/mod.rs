@@ -8,6 +8,11 @@ mod bench_vad;
 mod chat;
 mod embed;
 mod hub;
+#[cfg(feature = "play")]
+mod play;
+#[cfg(not(feature = "play"))]
+#[path = "play_disabled.rs"]
+mod play;
 mod serve;
 mod speak;
 mod transcribe;

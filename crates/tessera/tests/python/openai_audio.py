@@ -1,4 +1,4 @@
-"""The official OpenAI Python client against tessera's audio routes: speech (plain and streamed),
+"""The official OpenAI Python client against tessera's audio routes: speech (plain, streamed, MP3),
 transcriptions (json, verbose_json, srt) and translations.
 
 Usage: openai_audio.py BASE_URL VOICE
@@ -36,6 +36,18 @@ assert len(chunks) > 1, len(chunks)
 faster = len(streamed) / 2 / 22050
 assert 0.6 * seconds < faster < 0.95 * seconds, (faster, seconds)
 
+# Streamed MP3 (OpenAI's default format): frames as the speech is made, 64 kbit/s.
+mp3_chunks = []
+with client.audio.speech.with_streaming_response.create(
+    model=voice, voice="alloy", input=text, response_format="mp3"
+) as response:
+    assert response.headers["content-type"] == "audio/mpeg", response.headers
+    for chunk in response.iter_bytes(4096):
+        mp3_chunks.append(chunk)
+mp3 = b"".join(mp3_chunks)
+assert mp3[0] == 0xFF and mp3[1] & 0xE0 == 0xE0, mp3[:4]
+assert 0.6 * seconds * 8000 < len(mp3) < 1.4 * seconds * 8000 + 4000, (len(mp3), seconds)
+
 # A bad request raises the client's error with tessera's message.
 try:
     client.audio.speech.create(model=voice, voice="alloy", input="", response_format="wav")
@@ -43,7 +55,7 @@ try:
 except Exception as error:  # openai.BadRequestError
     assert "`input` is empty" in str(error), error
 
-print(f"ok speech {seconds:.1f} s, streamed {faster:.1f} s in {len(chunks)} chunks")
+print(f"ok speech {seconds:.1f} s, streamed {faster:.1f} s in {len(chunks)} chunks, mp3 {len(mp3)} bytes")
 
 # Transcription of a LibriVox clip: json, verbose_json with words, srt.
 import pathlib
