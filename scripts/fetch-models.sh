@@ -19,7 +19,7 @@ else
   tessera="${CARGO_TARGET_DIR:-target}/debug/tessera"
 fi
 if [[ "${1:-}" == "--all" ]]; then
-  mapfile -t models < <("$tessera" list --json | python3 -c 'import sys, json; [print(json.loads(l)["id"]) for l in sys.stdin]')
+  mapfile -t models < <("$tessera" list --json | python3 -c 'import sys, json; [print(m["id"]) for m in map(json.loads, sys.stdin) if not m.get("converted")]')
 else
   models=("${TEST_MODELS[@]}")
 fi

@@ -22,6 +22,15 @@ pub enum HubError {
         served: bool,
     },
 
+    /// `converted/<folder>` names no conversion under `$TESSERA_HOME/converted`.
+    #[error("{}", unknown_conversion(id, known))]
+    UnknownConversion {
+        /// What the caller asked for.
+        id: String,
+        /// The conversions there are.
+        known: Vec<String>,
+    },
+
     /// The bytes fetched for a file do not hash to the catalog's sha256; they were discarded.
     #[error(
         "{file}: sha256 mismatch: expected {expected}, got {actual}; the download was discarded (the source serves different bytes than the catalog pins)"
@@ -204,7 +213,9 @@ impl HubError {
     /// Which kind of failure this is.
     pub fn category(&self) -> ErrorCategory {
         match self {
-            HubError::UnknownModel { .. } => ErrorCategory::NotFound,
+            HubError::UnknownModel { .. } | HubError::UnknownConversion { .. } => {
+                ErrorCategory::NotFound
+            }
             HubError::Detect { .. }
             | HubError::MissingFile { .. }
             | HubError::Options { .. }
@@ -220,6 +231,16 @@ impl HubError {
             }
             HubError::Catalog(_) => ErrorCategory::Internal,
         }
+    }
+}
+
+fn unknown_conversion(id: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        format!(
+            "no conversion `{id}`: nothing has been converted (`tessera list` shows conversions)"
+        )
+    } else {
+        format!("no conversion `{id}`; there are: {}", known.join(", "))
     }
 }
 
@@ -306,6 +327,13 @@ mod tests {
                     spec: s(),
                     suggestions: vec![],
                     served: true,
+                },
+                NotFound,
+            ),
+            (
+                HubError::UnknownConversion {
+                    id: s(),
+                    known: vec![],
                 },
                 NotFound,
             ),

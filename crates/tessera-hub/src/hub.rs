@@ -10,13 +10,13 @@ use sha2::{Digest, Sha256};
 
 use tessera_core::{EngineKind, Task};
 
-use crate::catalog::{Catalog, CatalogEntry, Source, is_valid_id};
+use crate::catalog::{Catalog, CatalogEntry, Source, is_plain_file_name, is_valid_id};
 use crate::config::HubConfig;
 use crate::convert;
 use crate::detect::{detect, folder_name, is_model_file_name};
 use crate::error::{HubError, Result};
 use crate::fetch::{Fetcher, Lookup, Target, WheelCache};
-use crate::model::{LocalModel, ModelStatus};
+use crate::model::{Conversion, LocalModel, ModelStatus};
 use crate::store::Store;
 
 /// Where a name may be looked for by [`Hub::locate`].
@@ -340,9 +340,38 @@ impl Hub {
         statuses
     }
 
+    /// The models converted into `$TESSERA_HOME/converted/` ([`Hub::convert_whisper`]), by
+    /// name. A conversion still being written (no `model.bin` yet) is left out.
+    pub fn conversions(&self) -> Vec<Conversion> {
+        let Ok(entries) = fs::read_dir(self.store.converted_dir()) else {
+            return Vec::new();
+        };
+        let mut found: Vec<Conversion> = entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let name = entry.file_name().into_string().ok()?;
+                let dir = entry.path();
+                if name.starts_with('.') || !dir.join("model.bin").is_file() {
+                    return None;
+                }
+                Some(Conversion {
+                    id: format!("{CONVERTED}{name}"),
+                    bytes: folder_bytes(&dir),
+                    dir,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
+    }
+
     /// Deletes the model's folder and the blobs no other model folder uses; returns the bytes
-    /// freed.
+    /// freed. `converted/<folder>` (as [`Hub::conversions`] names them) deletes a conversion;
+    /// the checkpoint it came from is converted again on its next use.
     pub fn remove(&self, id: &str) -> Result<u64> {
+        if let Some(folder) = id.strip_prefix(CONVERTED) {
+            return self.remove_conversion(id, folder);
+        }
         if !is_valid_id(id) {
             return Err(self.unknown(id));
         }
@@ -365,6 +394,20 @@ impl Hub {
         }
         tracing::info!(model = id, bytes = freed, "freed");
         Ok(freed)
+    }
+
+    fn remove_conversion(&self, id: &str, folder: &str) -> Result<u64> {
+        let dir = self.store.converted_dir().join(folder);
+        if !is_plain_file_name(folder) || !dir.join("model.bin").is_file() {
+            return Err(HubError::UnknownConversion {
+                id: id.to_string(),
+                known: self.conversions().into_iter().map(|c| c.id).collect(),
+            });
+        }
+        let bytes = folder_bytes(&dir);
+        fs::remove_dir_all(&dir).map_err(|e| HubError::io(&dir, e))?;
+        tracing::info!(model = id, dir = %dir.display(), bytes, "removed the conversion");
+        Ok(bytes)
     }
 
     /// Re-hashes every cached file of a model; a file that no longer matches is deleted so the
@@ -504,6 +547,24 @@ impl Hub {
             served,
         }
     }
+}
+
+/// How [`Hub::conversions`] names converted models, before the folder's name.
+const CONVERTED: &str = "converted/";
+
+/// The size of the files in `dir` and its sub-folders (symbolic links not followed).
+fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => folder_bytes(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// What names a conversion of `checkpoint`: the names, sizes and modification times of its

@@ -69,4 +69,4 @@ pub use config::{DEFAULT_HF_ENDPOINT, HubConfig};
 pub use detect::detect;
 pub use error::{ErrorCategory, HubError};
 pub use hub::{Hub, ModelRef, Scope};
-pub use model::{LocalModel, ModelStatus};
+pub use model::{Conversion, LocalModel, ModelStatus};

@@ -108,3 +108,14 @@ pub struct ModelStatus {
     /// Its folder under `$TESSERA_HOME/models`.
     pub dir: PathBuf,
 }
+
+/// A model converted into `$TESSERA_HOME/converted/` from a Hugging Face checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    /// `converted/<folder>`: the name `tessera rm` takes.
+    pub id: String,
+    /// The folder.
+    pub dir: PathBuf,
+    /// The size of its files.
+    pub bytes: u64,
+}

@@ -69,10 +69,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a model from the cache (files shared with another model stay).
-    #[command(after_help = "Example:\n  tessera rm whisper-base")]
+    /// Remove a model from the cache (files shared with another model stay), or a converted
+    /// checkpoint (`converted/NAME`, as `tessera list` shows it).
+    #[command(
+        after_help = "Examples:\n  tessera rm whisper-base\n  tessera rm converted/whisper-small-3f2a9c1b7d04"
+    )]
     Rm {
-        /// Catalog ids.
+        /// Catalog ids or converted/NAME.
         #[arg(required = true)]
         models: Vec<String>,
     },

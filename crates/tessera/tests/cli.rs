@@ -589,4 +589,51 @@ fn a_hugging_face_whisper_checkpoint_transcribes_after_conversion() {
         .collect();
     assert_eq!(converted.len(), 1);
     assert!(converted[0].path().join("model.bin").is_file());
+
+    // The conversion shows in `tessera list` and `tessera rm` deletes it.
+    let folder = converted[0].file_name().to_string_lossy().into_owned();
+    let in_home = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_HOME", &home)
+            .env("TESSERA_OFFLINE", "1")
+            .output()
+            .expect("run tessera")
+    };
+    let listed = in_home(&["list"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let id = format!("converted/{folder}");
+    assert!(
+        text(&listed.stdout).contains(&id),
+        "{}",
+        text(&listed.stdout)
+    );
+    let json = in_home(&["list", "--json"]);
+    let line = text(&json.stdout)
+        .lines()
+        .find(|line| line.contains(&id))
+        .map(str::to_string)
+        .expect("the conversion in list --json");
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    assert_eq!(entry["converted"], true);
+    assert!(
+        entry["size_bytes"].as_u64().unwrap_or(0) > 10_000_000,
+        "{entry}"
+    );
+    let unknown = in_home(&["rm", "converted/not-there"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains(&id),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let removed = in_home(&["rm", &id]);
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert!(
+        text(&removed.stdout).contains("MB freed"),
+        "{}",
+        text(&removed.stdout)
+    );
+    assert!(!converted[0].path().exists());
+    assert!(!text(&in_home(&["list"]).stdout).contains(&id));
 }

@@ -49,7 +49,9 @@ pub(crate) struct SpeechBody {
     tag = "audio",
     request_body = SpeechBody,
     responses(
-        (status = 200, description = "The audio (wav, pcm, flac, mp3 or opus), streamed as it is synthesized (flac is sent whole); or SSE events with `stream_format: sse`", content_type = "audio/wav"),
+        (status = 200, description = "The audio (wav, pcm, flac, mp3 or opus), streamed as it is synthesized (flac is sent whole); or SSE events with `stream_format: sse`",
+            content((String = "audio/wav"), (String = "audio/pcm"), (String = "audio/flac"),
+                (String = "audio/mpeg"), (String = "audio/ogg"), (String = "text/event-stream"))),
         crate::openapi::ModelErrors,
     ),
     security((), ("bearer" = []))

@@ -29,6 +29,17 @@ pub fn list(json: bool) -> anyhow::Result<()> {
             });
             println!("{line}");
         }
+        for conversion in hub.conversions() {
+            let line = serde_json::json!({
+                "id": conversion.id,
+                "size_bytes": conversion.bytes,
+                "cached_bytes": conversion.bytes,
+                "cached": true,
+                "converted": true,
+                "dir": conversion.dir,
+            });
+            println!("{line}");
+        }
         return Ok(());
     }
     println!(
@@ -50,6 +61,15 @@ pub fn list(json: bool) -> anyhow::Result<()> {
             status.engine.to_string(),
             human_size(status.total_size)
         );
+    }
+    let conversions = hub.conversions();
+    if !conversions.is_empty() {
+        println!(
+            "\nconverted from Hugging Face checkpoints (made again on next use when removed):"
+        );
+        for conversion in &conversions {
+            println!("{:<57} {:>10}", conversion.id, human_size(conversion.bytes));
+        }
     }
     println!("\ncache: {}", hub.home().display());
     Ok(())
