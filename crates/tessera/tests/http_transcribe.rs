@@ -286,6 +286,16 @@ fn languages_are_detected_and_german_is_translated() {
             "`{german_word}` left in `{text}`"
         );
     }
+
+    // Sampling is seeded: a fresh server given the same request samples the same answer.
+    drop(server);
+    let fresh_answer = || {
+        let server = Server::start(&["--preload", ""]);
+        transcribe_at(&server, "/v1/audio/translations", &german, &[])
+    };
+    let (first, second) = (fresh_answer(), fresh_answer());
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["text"], second.body["text"]);
 }
 
 #[test]

@@ -7,6 +7,9 @@ use ct2rs::sys::{self, ComputeType, Config, StorageView, Whisper, WhisperOptions
 use super::{Alignment, DecodeOptions, Decoded, WhisperConfig};
 use crate::{Device, EngineError};
 
+/// The seed of CTranslate2's random generators (sampled decoding).
+const SAMPLING_SEED: u32 = 20_261_124;
+
 /// A loaded Whisper model. `Send + Sync`: CTranslate2 queues every call on its own worker.
 pub struct WhisperModel {
     whisper: Whisper,
@@ -53,6 +56,11 @@ impl WhisperModel {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        // The temperature fallback samples from CTranslate2's generators, one per thread, each
+        // seeded on first use. A fixed seed instead of `std::random_device` makes a fresh
+        // process give the same answers to the same requests.
+        static SEEDED: std::sync::Once = std::sync::Once::new();
+        SEEDED.call_once(|| sys::set_random_seed(SAMPLING_SEED));
         let whisper = Whisper::new(
             dir,
             Config {
