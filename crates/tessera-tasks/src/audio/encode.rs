@@ -186,7 +186,7 @@ impl StreamEncoder {
 pub fn pcm16(samples: &[f32]) -> Vec<u8> {
     samples
         .iter()
-        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes())
+        .flat_map(|&s| to_i16(s).to_le_bytes())
         .collect()
 }
 
@@ -214,10 +214,7 @@ pub fn wav_header(sample_rate: u32, data_bytes: Option<u32>) -> Vec<u8> {
 
 fn flac(samples: &[f32], sample_rate: u32) -> Result<Vec<u8>, TaskError> {
     let failed = |message: String| TaskError::Internal(format!("FLAC encoding failed: {message}"));
-    let ints: Vec<i32> = samples
-        .iter()
-        .map(|s| i32::from((s.clamp(-1.0, 1.0) * 32767.0).round() as i16))
-        .collect();
+    let ints: Vec<i32> = samples.iter().map(|&s| i32::from(to_i16(s))).collect();
     let config = flacenc::config::Encoder::default()
         .into_verified()
         .map_err(|(_, error)| failed(format!("{error:?}")))?;
@@ -236,4 +233,9 @@ fn flac(samples: &[f32], sample_rate: u32) -> Result<Vec<u8>, TaskError> {
         bytes.copy_within(10..12, 8);
     }
     Ok(bytes)
+}
+
+/// A sample as a 16-bit integer, clipped to [-1, 1].
+fn to_i16(sample: f32) -> i16 {
+    (sample.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }

@@ -256,6 +256,13 @@ mod tests {
         }
     }
 
+    fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    }
+
     #[test]
     fn wav_and_flac_round_trip() {
         let audio = tone(0.5, 22050);
@@ -264,12 +271,7 @@ mod tests {
             let back = decode(bytes, 60.0).expect("decode");
             assert_eq!(back.sample_rate, 22050);
             assert_eq!(back.samples.len(), audio.samples.len(), "{format:?}");
-            let worst = audio
-                .samples
-                .iter()
-                .zip(&back.samples)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = largest_difference(&audio.samples, &back.samples);
             assert!(worst < 1e-3, "{format:?}: off by {worst}");
         }
     }
@@ -343,12 +345,7 @@ mod tests {
             bytes.extend(encoder.finish().expect("finish"));
             let streamed = decode(bytes, 60.0).expect("decode streamed");
             assert_eq!(streamed.samples.len(), whole.samples.len(), "{format:?}");
-            let worst = streamed
-                .samples
-                .iter()
-                .zip(&whole.samples)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = largest_difference(&streamed.samples, &whole.samples);
             assert!(worst < 1e-3, "{format:?}: off by {worst}");
         }
     }
