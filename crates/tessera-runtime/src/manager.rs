@@ -295,6 +295,29 @@ impl Runtime {
             .map_err(|e| RuntimeError::from_task(&model_id, e))
     }
 
+    /// The memory `name` will take once loaded: what it holds when loaded, else its family's
+    /// estimate from its files (fetched first when they are not cached). For checking that a set
+    /// of models fits [`RuntimeConfig::memory_budget`] before any of them loads.
+    pub async fn footprint(&self, name: &str) -> Result<u64, RuntimeError> {
+        let slot = self.inner.slot(name)?;
+        if let State::Ready(model) = &*lock(&slot.state) {
+            return Ok(model.resident);
+        }
+        let inner = self.inner.clone();
+        blocking(name, move || {
+            let local = inner
+                .hub
+                .materialize(&slot.model)
+                .map_err(|e| RuntimeError::from_hub(&slot.id, &e))?;
+            let family = inner
+                .registry
+                .family_for(&local)
+                .map_err(|e| RuntimeError::from_load(&slot.id, e))?;
+            Ok((family.estimate_bytes)(&local))
+        })
+        .await?
+    }
+
     /// Loads `name` now if it is not loaded (for operators and `--preload`), and returns its status.
     pub async fn load(&self, name: &str) -> Result<ModelStatus, RuntimeError> {
         let (slot, _model, in_use) = self.acquire(name, None).await?;

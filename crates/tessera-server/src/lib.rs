@@ -41,6 +41,7 @@ mod llm;
 mod metrics_layer;
 mod models;
 mod openapi;
+mod realtime;
 mod request_id;
 
 use std::future::Future;
@@ -65,6 +66,7 @@ use crate::auth::{Access, guard, require};
 
 pub use auth::{ApiKey, AuthConfig, InvalidKey, KeyFileError, read_key_file};
 pub use error::{ApiError, ErrorObject, ErrorResponse};
+pub use realtime::Realtime;
 
 /// What the server enforces on every request.
 #[derive(Debug, Clone)]
@@ -97,6 +99,8 @@ pub struct AppState {
     pub runtime: Runtime,
     /// Renders `/metrics`; `None` when no recorder was installed.
     pub metrics: Option<PrometheusHandle>,
+    /// The models and session cap of `/v1/realtime`.
+    pub realtime: Realtime,
 }
 
 /// The whole application: every area behind its key guard, `/openapi.json`, and around all of
@@ -159,6 +163,7 @@ fn user_api() -> OpenApiRouter<AppState> {
         .routes(routes!(llm::tokenize::detokenize))
         .routes(routes!(models::list))
         .routes(routes!(models::retrieve))
+        .routes(routes!(realtime::connect))
 }
 
 /// The OpenAI routes that take files (multipart uploads), with their own, larger body limit.

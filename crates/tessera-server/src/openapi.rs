@@ -244,8 +244,9 @@ mod tests {
         let inference = &[
             "200", "400", "401", "403", "404", "413", "415", "500", "502", "503", "504",
         ][..];
-        let expected: [(&str, &str, &[&str]); 16] = [
+        let expected: [(&str, &str, &[&str]); 17] = [
             ("/v1/embeddings", "post", inference),
+            ("/v1/realtime", "get", &["101", "400", "401", "403", "503"]),
             ("/v1/audio/transcriptions", "post", inference),
             ("/v1/audio/translations", "post", inference),
             ("/v1/audio/speech", "post", inference),

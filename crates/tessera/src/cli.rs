@@ -120,6 +120,18 @@ streams as it is synthesized. --play needs a build with `--features play` (ALSA 
 libasound2-dev to build). Piper voices need espeak-ng's library for phonemes (Debian/Ubuntu:
 apt-get install libespeak-ng1).")]
     Speak(SpeakArgs),
+    /// Talk with an LLM by voice: speech in, Whisper, the LLM, a Piper voice out, in one process.
+    #[command(after_help = "Examples:
+  tessera voice --input question.wav --output answer.wav
+  tessera voice --input question.wav --output answer.wav --silence-ms 300 --target-ms 400 -v
+  tessera voice --input two-questions.wav --output answers.wav --llm qwen2.5-coder-0.5b-instruct
+
+The input is fed in 20 ms frames at real-time pace (--fast feeds it at once), as a microphone
+would: Silero VAD finds each turn, Whisper transcribes it, the LLM answers with the
+conversation's history and the voice speaks each clause as soon as the LLM has written it. Speech
+during a reply interrupts it. Each turn prints where its time went, from the last voiced frame:
+end of speech detected, transcript, first token, first clause, first audio.")]
+    Voice(VoiceArgs),
     /// Transcribe speech with Whisper (or translate it into English): text, subtitles or JSON.
     #[command(after_help = "Examples:
   tessera transcribe interview.mp3
@@ -214,6 +226,26 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered with 504 and its work is cancelled.
     #[arg(long, env = "TESSERA_REQUEST_TIMEOUT", default_value_t = 120)]
     pub request_timeout: u64,
+    /// Realtime voice sessions (`/v1/realtime`) open at once; one more is refused with 503.
+    #[arg(long, env = "TESSERA_MAX_REALTIME_SESSIONS", default_value_t = 4)]
+    pub max_realtime_sessions: usize,
+    /// The speech-to-text model of realtime sessions.
+    #[arg(long, env = "TESSERA_REALTIME_STT", default_value = "whisper-tiny.en")]
+    pub realtime_stt: String,
+    /// The LLM of realtime sessions (a client's `?model=` naming a chat model overrides it).
+    #[arg(
+        long,
+        env = "TESSERA_REALTIME_LLM",
+        default_value = "smollm2-135m-instruct"
+    )]
+    pub realtime_llm: String,
+    /// The voice of realtime sessions.
+    #[arg(
+        long,
+        env = "TESSERA_REALTIME_TTS",
+        default_value = "piper-en-us-joe-medium"
+    )]
+    pub realtime_tts: String,
     /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C; then the server exits
     /// even if a download or a load is still running.
     #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30)]
@@ -353,7 +385,20 @@ pub struct EmbedArgs {
 #[derive(Debug, Args)]
 pub struct SpeakArgs {
     /// The text (read from standard input when left out).
+    #[arg(conflicts_with = "stdin_json")]
     pub text: Option<String>,
+    /// Read newline-delimited JSON events from standard input (Claude Code's `--output-format
+    /// stream-json`) and speak the assistant's text as it arrives, clause by clause; tool calls,
+    /// tool results and thinking are skipped, markdown, code, links and emoji are cleaned away.
+    #[arg(long)]
+    pub stdin_json: bool,
+    /// Translate the text into this language (code or name, e.g. `de`) with --translate-model
+    /// before speaking it.
+    #[arg(long)]
+    pub translate: Option<String>,
+    /// The LLM that translates.
+    #[arg(long, default_value = "qwen2.5-coder-0.5b-instruct")]
+    pub translate_model: String,
     #[cfg_attr(
         feature = "play",
         doc = "Where to write the audio (`-` for standard output); optional with --play."
@@ -394,6 +439,60 @@ impl SpeakArgs {
         #[cfg(not(feature = "play"))]
         return false;
     }
+}
+
+#[derive(Debug, Args)]
+pub struct VoiceArgs {
+    /// The spoken input: a WAV, FLAC, MP3 or Ogg file (any rate; resampled to 16 kHz).
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Where to write the spoken answers (WAV, FLAC, MP3, Opus or PCM by extension).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Feed the input as fast as the session takes it instead of at real-time pace.
+    #[arg(long)]
+    pub fast: bool,
+    /// Speech to text.
+    #[arg(long, default_value = "whisper-tiny.en")]
+    pub stt: String,
+    /// The LLM that answers.
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    pub llm: String,
+    /// The voice.
+    #[arg(long, default_value = "piper-en-us-joe-medium")]
+    pub tts: String,
+    /// Voice activity detection.
+    #[arg(long, default_value = "silero-vad")]
+    pub vad: String,
+    /// The system prompt (default: a short-answers voice assistant).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// A speaker of a multi-speaker voice.
+    #[arg(long)]
+    pub speaker: Option<String>,
+    /// Speaking rate, 0.25 to 4.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f32,
+    /// The speaker's language for Whisper (default: detected; English-only models need none).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Silence that ends a turn, in milliseconds: the largest part of the reply's latency.
+    #[arg(long, default_value_t = 500)]
+    pub silence_ms: u32,
+    /// Silero probability that counts as speech.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// LLM temperature (0 always picks the most likely token).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Longest answer in tokens.
+    #[arg(long, default_value_t = 200)]
+    pub max_tokens: u32,
+    /// Warn about turns whose first audio comes later than this after the end of speech.
+    #[arg(long)]
+    pub target_ms: Option<u64>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Output formats of `tessera transcribe`.
@@ -562,6 +661,48 @@ pub enum BenchCommand {
   tessera bench transcribe --model whisper-tiny.en --rounds 3 --json long.wav
   python3 bench/transcribe_vs_faster_whisper.py      # the same files through faster-whisper")]
     Transcribe(BenchTranscribeArgs),
+    /// The voice loop: spoken questions at real-time pace, per-stage latency p50/p95.
+    #[command(after_help = "Examples:
+  tessera bench voice
+  tessera bench voice --turns 20 --silence-ms 300 --json
+
+Each question (spoken by tessera's own voice) is fed in 20 ms frames at real-time pace, followed
+by silence until its answer ends. Times are measured from the question's last voiced frame, so
+`speech_end` includes the end-of-turn silence window (--silence-ms).")]
+    Voice(BenchVoiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchVoiceArgs {
+    /// Turns measured.
+    #[arg(long, default_value_t = 20)]
+    pub turns: usize,
+    /// Silence that ends a turn, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub silence_ms: u32,
+    /// Longest answer in tokens.
+    #[arg(long, default_value_t = 60)]
+    pub max_tokens: u32,
+    /// Speech to text.
+    #[arg(long, default_value = "whisper-tiny.en")]
+    pub stt: String,
+    /// The LLM that answers.
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    pub llm: String,
+    /// The voice.
+    #[arg(long, default_value = "piper-en-us-joe-medium")]
+    pub tts: String,
+    /// Voice activity detection.
+    #[arg(long, default_value = "silero-vad")]
+    pub vad: String,
+    /// Print each turn's stages as well.
+    #[arg(long)]
+    pub per_turn: bool,
+    /// Print results as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

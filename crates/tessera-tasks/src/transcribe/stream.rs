@@ -82,10 +82,8 @@ pub struct TranscribeStream {
     pushed: usize,
     /// `pushed` at the last partial decoding.
     last_update: usize,
-    /// The words of the last partial decoding.
-    guess: Vec<String>,
-    /// The words of the utterance that will not change.
-    committed: Vec<String>,
+    /// The words partial decodings agree on.
+    agreement: LocalAgreement,
 }
 
 impl std::fmt::Debug for TranscribeStream {
@@ -117,8 +115,7 @@ impl TranscribeStream {
             utterance: None,
             pushed: 0,
             last_update: 0,
-            guess: Vec::new(),
-            committed: Vec::new(),
+            agreement: LocalAgreement::default(),
         }
     }
 
@@ -194,22 +191,7 @@ impl TranscribeStream {
         let began = Instant::now();
         let text = self.decode(start, self.pushed, false)?;
         self.last_update = self.pushed;
-        let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
-        // Local agreement: the words two guesses in a row share (punctuation and case aside)
-        // are committed, for good: later words are appended, earlier ones never change.
-        let agreed = self
-            .guess
-            .iter()
-            .zip(&words)
-            .take_while(|(a, b)| same_word(a, b))
-            .count();
-        if agreed > self.committed.len() {
-            let new = words[self.committed.len()..agreed].to_vec();
-            self.committed.extend(new);
-        }
-        let tentative = words.get(self.committed.len()..).unwrap_or(&[]).join(" ");
-        let committed = self.committed.join(" ");
-        self.guess = words;
+        let (committed, tentative) = self.agreement.update(&text);
         Ok(StreamEvent::Partial {
             committed,
             tentative,
@@ -221,8 +203,7 @@ impl TranscribeStream {
         let began = Instant::now();
         let text = self.decode(start, end, true)?;
         self.utterance = None;
-        self.guess.clear();
-        self.committed.clear();
+        self.agreement = LocalAgreement::default();
         let seconds = |s: usize| s as f64 / f64::from(SAMPLE_RATE);
         Ok(StreamEvent::Final {
             text,
@@ -245,6 +226,42 @@ impl TranscribeStream {
     }
 }
 
+/// The stable prefix of a text decoded again and again as its audio grows ("local
+/// agreement"): the words two guesses in a row share (punctuation and case aside) are committed
+/// for good; later words are appended, earlier ones never change.
+#[derive(Debug, Clone, Default)]
+pub struct LocalAgreement {
+    /// The words of the last guess.
+    guess: Vec<String>,
+    /// The words that will not change.
+    committed: Vec<String>,
+}
+
+impl LocalAgreement {
+    /// Takes the next guess; returns the committed text and the rest of the guess.
+    pub fn update(&mut self, text: &str) -> (String, String) {
+        let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        let agreed = self
+            .guess
+            .iter()
+            .zip(&words)
+            .take_while(|(a, b)| same_word(a, b))
+            .count();
+        if agreed > self.committed.len() {
+            let new = words[self.committed.len()..agreed].to_vec();
+            self.committed.extend(new);
+        }
+        let tentative = words.get(self.committed.len()..).unwrap_or(&[]).join(" ");
+        self.guess = words;
+        (self.committed.join(" "), tentative)
+    }
+
+    /// The committed words.
+    pub fn committed(&self) -> String {
+        self.committed.join(" ")
+    }
+}
+
 /// Whether two spellings are the same word once case and punctuation are set aside.
 fn same_word(a: &str, b: &str) -> bool {
     let letters = |w: &str| {
@@ -258,7 +275,25 @@ fn same_word(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_word;
+    use super::{LocalAgreement, same_word};
+
+    #[test]
+    fn agreement_commits_what_two_guesses_share_and_never_takes_it_back() {
+        let mut agreement = LocalAgreement::default();
+        assert_eq!(
+            agreement.update("what is"),
+            (String::new(), "what is".into())
+        );
+        assert_eq!(
+            agreement.update("What is the cap"),
+            ("What is".into(), "the cap".into())
+        );
+        // A later guess that disagrees earlier on keeps what was committed.
+        assert_eq!(
+            agreement.update("Watt is the capital"),
+            ("What is".into(), "the capital".into())
+        );
+    }
 
     #[test]
     fn words_agree_whatever_their_punctuation() {

@@ -248,6 +248,11 @@ impl<V: BorrowMut<SileroVad>> VadStream<V> {
         Ok(events)
     }
 
+    /// Gives the graph back (to start a stream with other options).
+    pub fn into_inner(self) -> V {
+        self.vad
+    }
+
     /// Ends the audio: a last partial window is judged, and speech still open is closed.
     pub fn finish(&mut self) -> Result<Vec<VadEvent>, TaskError> {
         let mut events = Vec::new();

@@ -232,6 +232,7 @@ impl LocalServer {
             AppState {
                 runtime: models,
                 metrics: None,
+                realtime: Default::default(),
             },
             &ServerConfig::default(),
         );

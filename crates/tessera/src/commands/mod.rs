@@ -5,6 +5,7 @@ mod bench_chat;
 mod bench_speak;
 mod bench_transcribe;
 mod bench_vad;
+mod bench_voice;
 mod chat;
 mod embed;
 mod hub;
@@ -17,6 +18,7 @@ mod serve;
 mod speak;
 mod transcribe;
 mod vad;
+mod voice;
 
 use std::time::Duration;
 
@@ -40,11 +42,13 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Vad(args) => vad::run(args),
         Command::Speak(args) => speak::run(args),
         Command::Transcribe(args) => transcribe::run(args),
+        Command::Voice(args) => voice::run(args),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args),
         Command::Bench(BenchCommand::Chat(args)) => bench_chat::chat(args),
         Command::Bench(BenchCommand::Vad(args)) => bench_vad::run(args),
         Command::Bench(BenchCommand::Speak(args)) => bench_speak::run(args),
         Command::Bench(BenchCommand::Transcribe(args)) => bench_transcribe::run(args),
+        Command::Bench(BenchCommand::Voice(args)) => bench_voice::run(args),
     }
 }
 

@@ -1,53 +1,44 @@
 //! `tessera speak --play`: speech played on the default audio output through cpal while the rest
 //! is still being synthesized.
 //!
-//! The voice's chunks go into a queue that the device's callback drains; the stream starts with
-//! the first chunk, so nothing is heard (or sent to the device) before there is speech. A device
-//! that does not take the voice's rate gets the audio resampled to its own.
+//! The voice's chunks go into a lock-free single-producer ring buffer (`rtrb`) that the device's
+//! callback drains: synthesis never holds a lock the audio thread waits on, and when the voice
+//! falls behind the callback plays silence rather than a glitch. The stream starts with the first
+//! chunk, so nothing is heard (or sent to the device) before there is speech. A device that does
+//! not take the voice's rate gets the audio resampled to its own.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, OutputCallbackInfo, SampleFormat, SizedSample, StreamConfig};
+use rtrb::{Consumer, Producer, RingBuffer};
 use tessera_tasks::audio::StreamResampler;
+
+/// Seconds of audio the ring holds; a producer further ahead waits for the device.
+const RING_SECONDS: usize = 30;
+/// `Shared::tail_nanos` before the callback has played the last sample.
+const NOT_DRAINED: u64 = u64::MAX;
 
 /// The default output device, playing one voice.
 pub struct Player {
     stream: cpal::Stream,
+    /// Dropped at [`Player::finish`]: the callback sees the ring abandoned and reports when it
+    /// has played the last sample.
+    ring: Option<Producer<f32>>,
     shared: Arc<Shared>,
     resampler: StreamResampler,
     started: bool,
 }
 
-/// What the producer and the device's callback share.
-#[derive(Default)]
+/// What the callback reports to the producer.
 struct Shared {
-    state: Mutex<State>,
-    /// Rung when the last sample has gone to the device.
-    drained: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    queue: VecDeque<f32>,
-    /// No more samples will be queued.
-    ended: bool,
-    /// Set by the callback once it has written the last sample: how long until it is heard.
-    tail: Option<Duration>,
-    /// The device's first error.
-    error: Option<String>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic in the callback leaves the queue itself intact.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    /// How long until the last sample written is heard, once the ring is abandoned and empty.
+    tail_nanos: AtomicU64,
+    /// The device's first error (set from cpal's error callback, never the audio callback).
+    error: Mutex<Option<String>>,
 }
 
 impl Player {
@@ -64,13 +55,17 @@ impl Player {
             .unwrap_or_else(|_| "the default device".into());
         let (config, format) = choose_config(&device, sample_rate)
             .with_context(|| format!("{name} offers no output configuration"))?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            tail_nanos: AtomicU64::new(NOT_DRAINED),
+            error: Mutex::new(None),
+        });
+        let (producer, consumer) = RingBuffer::new(config.sample_rate as usize * RING_SECONDS);
         let stream = match format {
-            SampleFormat::F32 => build::<f32>(&device, &config, &shared),
-            SampleFormat::I16 => build::<i16>(&device, &config, &shared),
-            SampleFormat::I32 => build::<i32>(&device, &config, &shared),
-            SampleFormat::U16 => build::<u16>(&device, &config, &shared),
-            SampleFormat::U8 => build::<u8>(&device, &config, &shared),
+            SampleFormat::F32 => build::<f32>(&device, &config, consumer, &shared),
+            SampleFormat::I16 => build::<i16>(&device, &config, consumer, &shared),
+            SampleFormat::I32 => build::<i32>(&device, &config, consumer, &shared),
+            SampleFormat::U16 => build::<u16>(&device, &config, consumer, &shared),
+            SampleFormat::U8 => build::<u8>(&device, &config, consumer, &shared),
             other => bail!("{name} takes {other} samples, which tessera does not write"),
         }
         .with_context(|| format!("could not open {name} for playback"))?;
@@ -86,48 +81,79 @@ impl Player {
         );
         Ok(Player {
             stream,
+            ring: Some(producer),
             shared,
             resampler: StreamResampler::new(sample_rate, config.sample_rate)?,
             started: false,
         })
     }
 
-    /// Queues samples at the voice's rate; the first call starts the stream.
+    /// Queues samples at the voice's rate; the first call starts the stream. Waits only when
+    /// the ring is full (the voice is far ahead of the device).
     pub fn push(&mut self, samples: &[f32]) -> anyhow::Result<()> {
         let resampled = self.resampler.push(samples)?;
-        self.shared.lock().queue.extend(resampled);
-        if !self.started && !self.shared.lock().queue.is_empty() {
-            self.stream.play().context("could not start playback")?;
-            self.started = true;
+        let Some(ring) = self.ring.as_mut() else {
+            bail!("the player was finished");
+        };
+        let mut rest = resampled.as_slice();
+        while !rest.is_empty() {
+            let room = ring.slots().min(rest.len());
+            if room == 0 {
+                self.check_error()?;
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            if let Ok(chunk) = ring.write_chunk_uninit(room) {
+                chunk.fill_from_iter(rest[..room].iter().copied());
+            }
+            rest = &rest[room..];
+            if !self.started {
+                self.stream.play().context("could not start playback")?;
+                self.started = true;
+            }
         }
         Ok(())
+    }
+
+    fn check_error(&self) -> anyhow::Result<()> {
+        let error = self
+            .shared
+            .error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        match error {
+            Some(error) => bail!("playback stopped: {error}"),
+            None => Ok(()),
+        }
     }
 
     /// Waits until everything queued has been heard, then closes the device.
     pub fn finish(mut self) -> anyhow::Result<()> {
         let tail = self.resampler.finish()?;
         self.push(&tail)?;
+        let queued = self
+            .ring
+            .as_ref()
+            .map_or(0, |ring| ring.buffer().capacity() - ring.slots());
+        drop(self.ring.take());
         if !self.started {
             return Ok(());
         }
+        // The ring plays in real time; past that (and a margin), the device has stalled.
         let rate = f64::from(self.resampler.output_rate());
-        let mut state = self.shared.lock();
-        state.ended = true;
-        // The queue plays in real time; past that (and a margin), the device has stalled.
-        let limit = Duration::from_secs_f64(state.queue.len() as f64 / rate + 5.0);
-        let (state, timeout) = self
-            .shared
-            .drained
-            .wait_timeout_while(state, limit, |state| state.tail.is_none())
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if timeout.timed_out() {
-            match &state.error {
-                Some(error) => bail!("playback stopped: {error}"),
-                None => bail!("playback stalled: the audio device stopped taking samples"),
+        let deadline = Instant::now() + Duration::from_secs_f64(queued as f64 / rate + 5.0);
+        let tail = loop {
+            let nanos = self.shared.tail_nanos.load(Ordering::Acquire);
+            if nanos != NOT_DRAINED {
+                break Duration::from_nanos(nanos);
             }
-        }
-        let tail = state.tail.unwrap_or_default();
-        drop(state);
+            self.check_error()?;
+            if Instant::now() > deadline {
+                bail!("playback stalled: the audio device stopped taking samples");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         // The last samples are in the device's buffer: let them be heard before closing.
         std::thread::sleep(tail);
         drop(self.stream);
@@ -167,6 +193,7 @@ fn choose_config(
 fn build<T>(
     device: &cpal::Device,
     config: &StreamConfig,
+    mut ring: Consumer<f32>,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<cpal::Stream>
 where
@@ -179,32 +206,38 @@ where
     let stream = device.build_output_stream::<T, _, _>(
         *config,
         move |data: &mut [T], info: &OutputCallbackInfo| {
-            let mut state = feed.lock();
             let mut written = 0;
             for frame in data.chunks_mut(channels) {
                 // Silence while the voice is behind (an underrun is heard as a pause).
-                let sample = match state.queue.pop_front() {
-                    Some(sample) => {
+                let sample = match ring.pop() {
+                    Ok(sample) => {
                         written += 1;
                         T::from_sample(sample)
                     }
-                    None => T::EQUILIBRIUM,
+                    Err(_) => T::EQUILIBRIUM,
                 };
                 frame.fill(sample);
             }
-            if state.ended && state.queue.is_empty() && state.tail.is_none() {
+            if ring.is_abandoned()
+                && ring.is_empty()
+                && feed.tail_nanos.load(Ordering::Relaxed) == NOT_DRAINED
+            {
                 let timestamp = info.timestamp();
                 let latency = timestamp.playback.duration_since(timestamp.callback);
-                state.tail = Some(latency + Duration::from_secs_f64(written as f64 / rate));
-                feed.drained.notify_all();
+                let tail = latency + Duration::from_secs_f64(written as f64 / rate);
+                feed.tail_nanos.store(
+                    tail.as_nanos().min(u128::from(NOT_DRAINED - 1)) as u64,
+                    Ordering::Release,
+                );
             }
         },
         move |error| {
             tracing::warn!(%error, "audio output error");
-            let mut state = errors.lock();
-            if state.error.is_none() {
-                state.error = Some(error.to_string());
-            }
+            let mut first = errors
+                .error
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            first.get_or_insert_with(|| error.to_string());
         },
         None,
     )?;

@@ -6,8 +6,9 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tessera_hub::Hub;
 use tessera_runtime::{Runtime, TestHooks};
-use tessera_server::{ApiKey, AppState, AuthConfig, ServerConfig};
+use tessera_server::{ApiKey, AppState, AuthConfig, Realtime, ServerConfig};
 use tessera_tasks::Registry;
+use tessera_voice::VoiceModels;
 
 use crate::cli::{Secret, ServeArgs};
 use crate::config::FileConfig;
@@ -97,6 +98,15 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
         AppState {
             runtime,
             metrics: Some(metrics),
+            realtime: Realtime::new(
+                VoiceModels {
+                    stt: args.realtime_stt.clone(),
+                    llm: args.realtime_llm.clone(),
+                    tts: args.realtime_tts.clone(),
+                    ..VoiceModels::default()
+                },
+                args.max_realtime_sessions.max(1),
+            ),
         },
         &config,
     );

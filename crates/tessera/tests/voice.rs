@@ -1,0 +1,211 @@
+//! The real-time programs from the command line, on real weights: `tessera voice` answers a
+//! spoken question with speech, and `tessera speak --stdin-json` speaks a recorded Claude Code
+//! session's text and nothing of its tool calls.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{normalize, wer};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .output()
+        .expect("run tessera")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// What Whisper (base, not the tiny model the voice loop listens with) hears in a file.
+fn transcribe(path: &Path) -> String {
+    let path = path.to_str().expect("a UTF-8 path");
+    let output = tessera(&["transcribe", "--model", "whisper-base", path]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Speaks `text` into a WAV with tessera's own voice.
+fn say(text: &str, path: &Path) {
+    let output = tessera(&["speak", text, "-o", path.to_str().expect("a UTF-8 path")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn voice_answers_a_spoken_question() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let question = dir.path().join("question.wav");
+    let answer = dir.path().join("answer.wav");
+    say("What is the capital of France?", &question);
+
+    let output = tessera(&[
+        "voice",
+        "--input",
+        question.to_str().expect("path"),
+        "--output",
+        answer.to_str().expect("path"),
+        "--target-ms",
+        "5000",
+    ]);
+    let log = stderr(&output);
+    eprintln!("{log}");
+    assert!(output.status.success(), "{log}");
+    // The question was heard, and the turn's stages were timed in order.
+    let heard = log
+        .lines()
+        .find_map(|line| line.strip_prefix("you: "))
+        .expect("the transcript of the question");
+    assert!(
+        normalize(heard).join(" ").contains("capital of france"),
+        "{heard}"
+    );
+    let turn = log
+        .lines()
+        .find_map(|line| line.strip_prefix("turn: "))
+        .expect("the turn's latency line");
+    let stages: Vec<&str> = turn
+        .split(", ")
+        .filter_map(|stage| stage.split(' ').next())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "speech_end",
+            "transcript",
+            "first_token",
+            "first_clause",
+            "first_audio",
+            "total"
+        ],
+        "{turn}"
+    );
+
+    let spoken = transcribe(&answer);
+    eprintln!("the answer says: {spoken}");
+    assert!(
+        normalize(&spoken).iter().any(|word| word == "paris"),
+        "the answer does not say Paris: {spoken}"
+    );
+}
+
+#[test]
+fn voice_says_what_is_wrong_with_its_input() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let missing = dir.path().join("missing.wav");
+    let output = tessera(&[
+        "voice",
+        "--input",
+        missing.to_str().expect("path"),
+        "--output",
+        "answer.wav",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("could not read"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Silence holds no turn to answer.
+    let silence = dir.path().join("silence.wav");
+    std::fs::write(&silence, common::wav(&vec![0.0; 16_000])).expect("write");
+    let output = tessera(&[
+        "voice",
+        "--input",
+        silence.to_str().expect("path"),
+        "--output",
+        dir.path().join("a.wav").to_str().expect("path"),
+        "--fast",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no turn was answered"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The fixture's assistant text, as the voice should say it once cleaned.
+const SPOKEN: &str = include_str!("../../tessera-voice/tests/fixtures/claude-stream.spoken.txt");
+/// Words that appear only in the fixture's thinking, tool calls and tool results.
+const FORBIDDEN: &[&str] = &[
+    "pineapple",
+    "zebra",
+    "manifest",
+    "carburetor",
+    "walrus",
+    "gearbox",
+];
+
+#[test]
+fn speak_pipeline_speaks_the_assistant_text_and_nothing_else() {
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tessera-voice/tests/fixtures/claude-stream.jsonl"
+    ))
+    .expect("the stream-json fixture");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = dir.path().join("spoken.wav");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["speak", "--stdin-json", "-o", out.to_str().expect("path")])
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tessera speak --stdin-json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&fixture)
+        .expect("write the fixture");
+    let output = child.wait_with_output().expect("wait");
+    let log = stderr(&output);
+    eprintln!("{log}");
+    assert!(output.status.success(), "{log}");
+    // The malformed line was reported and skipped; the lines after it were spoken.
+    assert!(log.contains("skipped"), "{log}");
+
+    let heard = transcribe(&out);
+    eprintln!("heard: {heard}");
+    let expected = SPOKEN.trim();
+    let error_rate = wer(&heard, expected);
+    assert!(
+        error_rate <= 0.2,
+        "WER {error_rate:.2}: heard {heard:?}, expected {expected:?}"
+    );
+    let words = normalize(&heard);
+    for forbidden in FORBIDDEN {
+        assert!(
+            !words.iter().any(|w| w == forbidden),
+            "{forbidden} came from a tool or thinking block: {heard}"
+        );
+    }
+}
+
+#[test]
+fn speak_pipeline_refuses_input_with_nothing_to_say() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["speak", "--stdin-json", "-o", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tessera speak --stdin-json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"not json\n{\"type\":\"system\",\"subtype\":\"init\"}\n")
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    let log = stderr(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(log.contains("line 1 skipped"), "{log}");
+    assert!(log.contains("no assistant text"), "{log}");
+}
