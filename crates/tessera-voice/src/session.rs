@@ -276,6 +276,11 @@ enum Internal {
         response: ResponseId,
         event: ReplyEvent,
     },
+    Guess {
+        item: ItemId,
+        end: usize,
+        text: Result<String, String>,
+    },
 }
 
 /// The utterance being spoken, while partial transcripts are made of it.
@@ -285,6 +290,17 @@ struct Speaking {
     sent: String,
     partial_in_flight: bool,
     last_partial: usize,
+    /// The final transcript, guessed as soon as silence began (see [`Guess`]).
+    guess: Option<Guess>,
+}
+
+/// The final transcript of the utterance up to where silence began, started as soon as it
+/// began: if the silence lasts until the turn ends there, the transcript is ready (or nearly)
+/// instead of starting then. Speech that resumes makes it stale.
+struct Guess {
+    end: usize,
+    seconds: f64,
+    text: Option<Result<String, String>>,
 }
 
 /// A voice session over a runtime's models. See the module's documentation.
@@ -304,6 +320,8 @@ pub struct VoiceSession {
     /// The last finished reply whose audio may still be playing: its item, when its first
     /// audio went out, and its rate.
     playing: Option<(ItemId, Instant, u32)>,
+    /// A turn that ended where its guess began, waiting for the guessed transcript.
+    awaiting: Option<(ItemId, usize, f64, TurnClock)>,
     internal_in: mpsc::UnboundedSender<Internal>,
     internal_out: mpsc::UnboundedReceiver<Internal>,
     events: mpsc::UnboundedSender<VoiceEvent>,
@@ -337,6 +355,7 @@ impl VoiceSession {
             deferred: None,
             finishing: false,
             playing: None,
+            awaiting: None,
             internal_in,
             internal_out,
             events,
@@ -365,7 +384,10 @@ impl VoiceSession {
     }
 
     fn is_idle(&self) -> bool {
-        self.active.is_none() && self.transcribing == 0 && self.deferred.is_none()
+        self.active.is_none()
+            && self.transcribing == 0
+            && self.deferred.is_none()
+            && self.awaiting.is_none()
     }
 
     fn emit(&self, event: VoiceEvent) {
@@ -457,6 +479,7 @@ impl VoiceSession {
             Ok(heard) => heard.into_iter().for_each(|h| self.heard(h)),
             Err(error) => self.error("vad_failed", error.to_string()),
         }
+        self.maybe_guess();
         self.maybe_partial();
     }
 
@@ -481,6 +504,7 @@ impl VoiceSession {
                     sent: String::new(),
                     partial_in_flight: false,
                     last_partial: self.listener.pushed(),
+                    guess: None,
                 });
                 self.emit(VoiceEvent::SpeechStarted {
                     item,
@@ -502,7 +526,22 @@ impl VoiceSession {
                 });
                 let mut clock = TurnClock::new(last_voiced);
                 clock.stamp(|l| &mut l.speech_end);
-                self.add_user_audio(item, audio, Some(clock), detection.create_response);
+                let guess = self
+                    .speaking
+                    .as_mut()
+                    .and_then(|s| s.guess.take_if(|g| g.end == end));
+                match guess {
+                    Some(guess) => {
+                        self.commit_item(item, detection.create_response);
+                        match guess.text {
+                            Some(text) => self.transcribed(item, text, guess.seconds, Some(clock)),
+                            None => self.awaiting = Some((item, end, guess.seconds, clock)),
+                        }
+                    }
+                    None => {
+                        self.add_user_audio(item, audio, Some(clock), detection.create_response)
+                    }
+                }
             }
         }
     }
@@ -536,20 +575,7 @@ impl VoiceSession {
         clock: Option<TurnClock>,
         respond: bool,
     ) {
-        let previous = self.last_item();
-        self.items.push(Item {
-            id: item,
-            role: Role::User,
-            text: None,
-            clauses: Vec::new(),
-            sample_rate: 0,
-        });
-        self.emit(VoiceEvent::Committed { item, previous });
-        self.transcribing += 1;
-        if respond {
-            // The reply starts the moment the transcript is ready.
-            self.deferred = Some((None, None));
-        }
+        self.commit_item(item, respond);
         let runtime = self.runtime.clone();
         let model = self.models.stt.clone();
         let settings = self.settings.clone();
@@ -566,6 +592,58 @@ impl VoiceSession {
         });
     }
 
+    /// Adds user item `item` (its transcript to come) and says so; `respond` answers it once
+    /// the transcript is ready.
+    fn commit_item(&mut self, item: ItemId, respond: bool) {
+        let previous = self.last_item();
+        self.items.push(Item {
+            id: item,
+            role: Role::User,
+            text: None,
+            clauses: Vec::new(),
+            sample_rate: 0,
+        });
+        self.emit(VoiceEvent::Committed { item, previous });
+        self.transcribing += 1;
+        if respond {
+            // The reply starts the moment the transcript is ready.
+            self.deferred = Some((None, None));
+        }
+    }
+
+    /// Starts the final transcript as soon as silence begins inside an utterance (the turn
+    /// ends there if the silence lasts); speech that resumes drops the guess.
+    fn maybe_guess(&mut self) {
+        let silence = self.listener.trailing_silence();
+        let Some(speaking) = self.speaking.as_mut() else {
+            return;
+        };
+        let Some(end) = silence else {
+            speaking.guess = None;
+            return;
+        };
+        if speaking.guess.as_ref().is_some_and(|g| g.end == end) {
+            return;
+        }
+        let Some(audio) = self.listener.utterance_until(end) else {
+            return;
+        };
+        let item = speaking.item;
+        speaking.guess = Some(Guess {
+            end,
+            seconds: audio.len() as f64 / f64::from(SAMPLE_RATE),
+            text: None,
+        });
+        let runtime = self.runtime.clone();
+        let model = self.models.stt.clone();
+        let settings = self.settings.clone();
+        let internal = self.internal_in.clone();
+        tokio::spawn(async move {
+            let text = transcribe(&runtime, &model, &settings, audio).await;
+            let _ = internal.send(Internal::Guess { item, end, text });
+        });
+    }
+
     fn maybe_partial(&mut self) {
         let Some(every) = self.settings.partial_every else {
             return;
@@ -575,7 +653,8 @@ impl VoiceSession {
             return;
         };
         let due = pushed - speaking.last_partial >= every.as_millis() as usize * 16;
-        if speaking.partial_in_flight || !due {
+        // While a guess of the final transcript runs, a partial would only slow it down.
+        if speaking.partial_in_flight || speaking.guess.is_some() || !due {
             return;
         }
         let Some(audio) = self.listener.utterance_so_far() else {
@@ -620,6 +699,24 @@ impl VoiceSession {
                 seconds,
                 clock,
             } => self.transcribed(item, text, seconds, clock),
+            Internal::Guess { item, end, text } => {
+                if let Some((waiting, at, seconds, clock)) = self.awaiting.take() {
+                    if waiting == item && at == end {
+                        self.transcribed(item, text, seconds, Some(clock));
+                        return;
+                    }
+                    self.awaiting = Some((waiting, at, seconds, clock));
+                }
+                if let Some(guess) = self
+                    .speaking
+                    .as_mut()
+                    .filter(|s| s.item == item)
+                    .and_then(|s| s.guess.as_mut())
+                    .filter(|g| g.end == end)
+                {
+                    guess.text = Some(text);
+                }
+            }
             Internal::Reply { response, event } => {
                 if self.active.as_ref().is_some_and(|a| a.id == response) {
                     self.reply_event(event);

@@ -151,6 +151,18 @@ impl Listener {
         self.buffer[from..to.max(from)].to_vec()
     }
 
+    /// Where silence began inside the utterance being spoken, while it goes on: the turn ends
+    /// there if the silence lasts.
+    pub(crate) fn trailing_silence(&self) -> Option<usize> {
+        self.speaking?;
+        self.vad.as_ref()?.silence_since()
+    }
+
+    /// The utterance being spoken, up to `end`.
+    pub(crate) fn utterance_until(&self, end: usize) -> Option<Vec<f32>> {
+        self.speaking.map(|start| self.audio(start, end))
+    }
+
     /// The utterance being spoken, so far.
     pub(crate) fn utterance_so_far(&self) -> Option<Vec<f32>> {
         self.speaking.map(|start| self.audio(start, self.pushed))

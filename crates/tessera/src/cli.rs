@@ -125,6 +125,7 @@ apt-get install libespeak-ng1).")]
   tessera voice --input question.wav --output answer.wav
   tessera voice --input question.wav --output answer.wav --silence-ms 300 --target-ms 400 -v
   tessera voice --input two-questions.wav --output answers.wav --llm qwen2.5-coder-0.5b-instruct
+  tessera voice --mic                       # a build with --features play; use headphones
 
 The input is fed in 20 ms frames at real-time pace (--fast feeds it at once), as a microphone
 would: Silero VAD finds each turn, Whisper transcribes it, the LLM answers with the
@@ -444,26 +445,23 @@ impl SpeakArgs {
 #[derive(Debug, Args)]
 pub struct VoiceArgs {
     /// The spoken input: a WAV, FLAC, MP3 or Ogg file (any rate; resampled to 16 kHz).
-    #[arg(long, short)]
-    pub input: PathBuf,
+    #[cfg_attr(feature = "play", arg(long, short, required_unless_present = "mic"))]
+    #[cfg_attr(not(feature = "play"), arg(long, short, required = true))]
+    pub input: Option<PathBuf>,
     /// Where to write the spoken answers (WAV, FLAC, MP3, Opus or PCM by extension).
-    #[arg(long, short)]
-    pub output: PathBuf,
+    #[cfg_attr(feature = "play", arg(long, short, required_unless_present = "mic"))]
+    #[cfg_attr(not(feature = "play"), arg(long, short, required = true))]
+    pub output: Option<PathBuf>,
+    /// Talk through the default microphone and hear the answers on the default output, until
+    /// Ctrl-C. Use headphones: without echo cancellation the voice would interrupt itself.
+    #[cfg(feature = "play")]
+    #[arg(long, conflicts_with_all = ["input", "output", "fast"])]
+    pub mic: bool,
     /// Feed the input as fast as the session takes it instead of at real-time pace.
     #[arg(long)]
     pub fast: bool,
-    /// Speech to text.
-    #[arg(long, default_value = "whisper-tiny.en")]
-    pub stt: String,
-    /// The LLM that answers.
-    #[arg(long, default_value = "smollm2-135m-instruct")]
-    pub llm: String,
-    /// The voice.
-    #[arg(long, default_value = "piper-en-us-joe-medium")]
-    pub tts: String,
-    /// Voice activity detection.
-    #[arg(long, default_value = "silero-vad")]
-    pub vad: String,
+    #[command(flatten)]
+    pub models: VoiceModelArgs,
     /// The system prompt (default: a short-answers voice assistant).
     #[arg(long)]
     pub system: Option<String>,
@@ -493,6 +491,45 @@ pub struct VoiceArgs {
     pub target_ms: Option<u64>,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// The models of a voice session.
+#[derive(Debug, Clone, Args)]
+pub struct VoiceModelArgs {
+    /// Speech to text.
+    #[arg(long, default_value = "whisper-tiny.en")]
+    pub stt: String,
+    /// The LLM that answers.
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    pub llm: String,
+    /// The voice.
+    #[arg(long, default_value = "piper-en-us-joe-medium")]
+    pub tts: String,
+    /// Voice activity detection.
+    #[arg(long, default_value = "silero-vad")]
+    pub vad: String,
+}
+
+impl VoiceModelArgs {
+    /// The session's models.
+    pub fn models(&self) -> tessera_voice::VoiceModels {
+        tessera_voice::VoiceModels {
+            stt: self.stt.clone(),
+            llm: self.llm.clone(),
+            tts: self.tts.clone(),
+            vad: self.vad.clone(),
+        }
+    }
+}
+
+impl VoiceArgs {
+    /// Whether `--mic` was given (never, in a build without the `play` feature).
+    pub fn mic(&self) -> bool {
+        #[cfg(feature = "play")]
+        return self.mic;
+        #[cfg(not(feature = "play"))]
+        return false;
+    }
 }
 
 /// Output formats of `tessera transcribe`.
@@ -683,18 +720,12 @@ pub struct BenchVoiceArgs {
     /// Longest answer in tokens.
     #[arg(long, default_value_t = 60)]
     pub max_tokens: u32,
-    /// Speech to text.
-    #[arg(long, default_value = "whisper-tiny.en")]
-    pub stt: String,
-    /// The LLM that answers.
-    #[arg(long, default_value = "smollm2-135m-instruct")]
-    pub llm: String,
-    /// The voice.
-    #[arg(long, default_value = "piper-en-us-joe-medium")]
-    pub tts: String,
-    /// Voice activity detection.
-    #[arg(long, default_value = "silero-vad")]
-    pub vad: String,
+    /// Partial transcripts while the user speaks, every this many milliseconds of new audio
+    /// (0: none, only the final transcript).
+    #[arg(long, default_value_t = 600)]
+    pub partial_ms: u64,
+    #[command(flatten)]
+    pub models: VoiceModelArgs,
     /// Print each turn's stages as well.
     #[arg(long)]
     pub per_turn: bool,
@@ -733,6 +764,10 @@ pub struct BenchSpeakArgs {
     /// The voice.
     #[arg(long, default_value = "piper-en-us-joe-medium")]
     pub model: String,
+    /// Measure the speak pipeline instead (`speak --stdin-json`): from a stream-json line's
+    /// arrival to its first audio sample, over this many lines (a sentence each, 1.5 s apart).
+    #[arg(long, value_name = "LINES")]
+    pub pipeline: Option<usize>,
     /// Rounds per text; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,

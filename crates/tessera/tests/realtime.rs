@@ -358,6 +358,14 @@ fn the_beta_shape_works_behind_its_header() {
 }
 
 #[test]
+fn a_plain_http_request_is_told_to_use_a_websocket() {
+    let server = Server::start(&["--preload", ""]);
+    let (status, body) = server.get("/v1/realtime");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("WebSocket"), "{body}");
+}
+
+#[test]
 fn sessions_beyond_the_cap_are_refused() {
     let server = Server::start(&["--preload", "", "--max-realtime-sessions", "1"]);
     let mut first = connect(&server, false);

@@ -130,6 +130,26 @@ fn voice_says_what_is_wrong_with_its_input() {
     );
 }
 
+/// `tessera speak --stdin-json ARGS` with `input` on standard input.
+fn speak_json(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["speak", "--stdin-json"])
+        .args(args)
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tessera speak --stdin-json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write standard input");
+    child.wait_with_output().expect("wait")
+}
+
 /// The fixture's assistant text, as the voice should say it once cleaned.
 const SPOKEN: &str = include_str!("../../tessera-voice/tests/fixtures/claude-stream.spoken.txt");
 /// Words that appear only in the fixture's thinking, tool calls and tool results.
@@ -151,20 +171,7 @@ fn speak_pipeline_speaks_the_assistant_text_and_nothing_else() {
     .expect("the stream-json fixture");
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("spoken.wav");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["speak", "--stdin-json", "-o", out.to_str().expect("path")])
-        .env("OMP_WAIT_POLICY", "PASSIVE")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tessera speak --stdin-json");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&fixture)
-        .expect("write the fixture");
-    let output = child.wait_with_output().expect("wait");
+    let output = speak_json(&["-o", out.to_str().expect("path")], &fixture);
     let log = stderr(&output);
     eprintln!("{log}");
     assert!(output.status.success(), "{log}");
@@ -190,20 +197,10 @@ fn speak_pipeline_speaks_the_assistant_text_and_nothing_else() {
 
 #[test]
 fn speak_pipeline_refuses_input_with_nothing_to_say() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["speak", "--stdin-json", "-o", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tessera speak --stdin-json");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"not json\n{\"type\":\"system\",\"subtype\":\"init\"}\n")
-        .expect("write");
-    let output = child.wait_with_output().expect("wait");
+    let output = speak_json(
+        &["-o", "-"],
+        b"not json\n{\"type\":\"system\",\"subtype\":\"init\"}\n",
+    );
     let log = stderr(&output);
     assert!(!output.status.success(), "{log}");
     assert!(log.contains("line 1 skipped"), "{log}");

@@ -16,6 +16,7 @@ mod protocol;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -98,8 +99,13 @@ pub(crate) async fn connect(
     State(state): State<AppState>,
     Query(query): Query<ConnectQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<HttpResponse, ApiError> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "/v1/realtime is a WebSocket: connect with a WebSocket client (ws://…/v1/realtime) ({rejection})"
+        ))
+    })?;
     let realtime = state.realtime.clone();
     let permit = realtime.sessions.clone().try_acquire_owned().map_err(|_| {
         ApiError::from(RuntimeError::Overloaded {

@@ -134,6 +134,12 @@ impl SpeechDetector {
         event
     }
 
+    /// Where the silence that may end the open segment began, while speech is open and
+    /// silence has started (the segment ends there if the silence lasts `min_silence_ms`).
+    pub fn silence_since(&self) -> Option<usize> {
+        self.speech_from.and(self.silence_from)
+    }
+
     /// Ends the audio: speech still open is closed at the end.
     pub fn finish(&mut self) -> Option<VadEvent> {
         let from = self.speech_from?;

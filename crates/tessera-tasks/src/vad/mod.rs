@@ -248,6 +248,12 @@ impl<V: BorrowMut<SileroVad>> VadStream<V> {
         Ok(events)
     }
 
+    /// Where the silence that may end the current speech began, if it has (see
+    /// [`SpeechDetector::silence_since`]).
+    pub fn silence_since(&self) -> Option<usize> {
+        self.detector.silence_since()
+    }
+
     /// Gives the graph back (to start a stream with other options).
     pub fn into_inner(self) -> V {
         self.vad

@@ -8,8 +8,7 @@ use anyhow::{Context, bail};
 use tessera_tasks::audio::{Audio, resample};
 use tessera_tasks::speech::{SpeechEvent, SpeechFrontend, SpeechRequest};
 use tessera_voice::{
-    Command, SAMPLE_RATE, TurnDetection, TurnLatency, VoiceEvent, VoiceModels, VoiceSession,
-    VoiceSettings,
+    Command, SAMPLE_RATE, TurnDetection, TurnLatency, VoiceEvent, VoiceSession, VoiceSettings,
 };
 use tokio::sync::mpsc;
 
@@ -29,18 +28,14 @@ const FRAME: usize = SAMPLE_RATE as usize / 50;
 
 pub fn run(args: BenchVoiceArgs) -> anyhow::Result<()> {
     let runtime = super::local_runtime(&args.engine)?;
-    let models = VoiceModels {
-        stt: args.stt.clone(),
-        llm: args.llm.clone(),
-        tts: args.tts.clone(),
-        vad: args.vad.clone(),
-    };
+    let models = args.models.models();
     let settings = VoiceSettings {
         turn_detection: Some(TurnDetection {
             silence_duration_ms: args.silence_ms,
             ..TurnDetection::default()
         }),
         max_output_tokens: Some(args.max_tokens),
+        partial_every: (args.partial_ms > 0).then(|| Duration::from_millis(args.partial_ms)),
         ..VoiceSettings::default()
     };
     let turns = args.turns.max(1);
@@ -160,7 +155,7 @@ fn report(latencies: &[TurnLatency], args: &BenchVoiceArgs) -> anyhow::Result<()
 }
 
 /// The value below which `share` of the sorted `values` fall (nearest rank).
-fn percentile(values: &[f64], share: f64) -> f64 {
+pub(super) fn percentile(values: &[f64], share: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }

@@ -7,7 +7,7 @@
 //! chunk, so nothing is heard (or sent to the device) before there is speech. A device that does
 //! not take the voice's rate gets the audio resampled to its own.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,10 @@ pub struct Player {
     started: bool,
 }
 
-/// What the callback reports to the producer.
+/// What the producer and the callback tell each other.
 struct Shared {
+    /// Set by [`Player::clear`]: the callback drops what the ring holds, then resets it.
+    flush: AtomicBool,
     /// How long until the last sample written is heard, once the ring is abandoned and empty.
     tail_nanos: AtomicU64,
     /// The device's first error (set from cpal's error callback, never the audio callback).
@@ -56,6 +58,7 @@ impl Player {
         let (config, format) = choose_config(&device, sample_rate)
             .with_context(|| format!("{name} offers no output configuration"))?;
         let shared = Arc::new(Shared {
+            flush: AtomicBool::new(false),
             tail_nanos: AtomicU64::new(NOT_DRAINED),
             error: Mutex::new(None),
         });
@@ -99,7 +102,7 @@ impl Player {
         while !rest.is_empty() {
             let room = ring.slots().min(rest.len());
             if room == 0 {
-                self.check_error()?;
+                check_error(&self.shared)?;
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -115,17 +118,9 @@ impl Player {
         Ok(())
     }
 
-    fn check_error(&self) -> anyhow::Result<()> {
-        let error = self
-            .shared
-            .error
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        match error {
-            Some(error) => bail!("playback stopped: {error}"),
-            None => Ok(()),
-        }
+    /// Drops the audio queued but not yet played (the listener interrupted it).
+    pub fn clear(&self) {
+        self.shared.flush.store(true, Ordering::Release);
     }
 
     /// Waits until everything queued has been heard, then closes the device.
@@ -148,7 +143,7 @@ impl Player {
             if nanos != NOT_DRAINED {
                 break Duration::from_nanos(nanos);
             }
-            self.check_error()?;
+            check_error(&self.shared)?;
             if Instant::now() > deadline {
                 bail!("playback stalled: the audio device stopped taking samples");
             }
@@ -158,6 +153,19 @@ impl Player {
         std::thread::sleep(tail);
         drop(self.stream);
         Ok(())
+    }
+}
+
+/// The device's first error, if it has failed.
+fn check_error(shared: &Shared) -> anyhow::Result<()> {
+    let error = shared
+        .error
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    match error {
+        Some(error) => bail!("playback stopped: {error}"),
+        None => Ok(()),
     }
 }
 
@@ -206,6 +214,11 @@ where
     let stream = device.build_output_stream::<T, _, _>(
         *config,
         move |data: &mut [T], info: &OutputCallbackInfo| {
+            if feed.flush.swap(false, Ordering::AcqRel)
+                && let Ok(queued) = ring.read_chunk(ring.slots())
+            {
+                queued.commit_all();
+            }
             let mut written = 0;
             for frame in data.chunks_mut(channels) {
                 // Silence while the voice is behind (an underrun is heard as a pause).
@@ -239,6 +252,92 @@ where
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             first.get_or_insert_with(|| error.to_string());
         },
+        None,
+    )?;
+    Ok(stream)
+}
+
+/// The default input device, read as mono at a chosen rate.
+pub struct Microphone {
+    _stream: cpal::Stream,
+    ring: Consumer<f32>,
+    resampler: StreamResampler,
+}
+
+impl Microphone {
+    /// Opens the default input device (its default configuration, mixed down to mono) and
+    /// starts capturing; [`Microphone::read`] gives the samples at `sample_rate`.
+    pub fn open(sample_rate: u32) -> anyhow::Result<Microphone> {
+        let host = cpal::default_host();
+        let device = host
+            .default_input_device()
+            .context("there is no audio input device (--mic needs one)")?;
+        let name = device
+            .description()
+            .map(|d| d.name().to_string())
+            .unwrap_or_else(|_| "the default input".into());
+        let supported = device
+            .default_input_config()
+            .with_context(|| format!("{name} offers no input configuration"))?;
+        let config = supported.config();
+        let (producer, consumer) = RingBuffer::new(config.sample_rate as usize * RING_SECONDS);
+        let stream = match supported.sample_format() {
+            SampleFormat::F32 => capture::<f32>(&device, &config, producer),
+            SampleFormat::I16 => capture::<i16>(&device, &config, producer),
+            SampleFormat::I32 => capture::<i32>(&device, &config, producer),
+            SampleFormat::U16 => capture::<u16>(&device, &config, producer),
+            other => bail!("{name} records {other} samples, which tessera does not read"),
+        }
+        .with_context(|| format!("could not open {name} for capture"))?;
+        stream.play().context("could not start capture")?;
+        eprintln!(
+            "listening on {name}: {} Hz, {} channel(s)",
+            config.sample_rate, config.channels
+        );
+        Ok(Microphone {
+            _stream: stream,
+            ring: consumer,
+            resampler: StreamResampler::new(config.sample_rate, sample_rate)?,
+        })
+    }
+
+    /// What was captured since the last call, at the chosen rate.
+    pub fn read(&mut self) -> anyhow::Result<Vec<f32>> {
+        let captured: Vec<f32> = match self.ring.read_chunk(self.ring.slots()) {
+            Ok(chunk) => chunk.into_iter().collect(),
+            Err(_) => Vec::new(),
+        };
+        Ok(self.resampler.push(&captured)?)
+    }
+}
+
+fn capture<T>(
+    device: &cpal::Device,
+    config: &StreamConfig,
+    mut ring: Producer<f32>,
+) -> anyhow::Result<cpal::Stream>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    let channels = usize::from(config.channels.max(1));
+    let stream = device.build_input_stream::<T, _, _>(
+        *config,
+        move |data: &[T], _| {
+            for frame in data.chunks(channels) {
+                let mono =
+                    frame.iter().map(|&s| s.to_sample::<f32>()).sum::<f32>() / channels as f32;
+                // A device that sends garbage must not poison the resampler's FFT.
+                let mono = if mono.is_finite() {
+                    mono.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                };
+                // A full ring (nobody reading) drops the newest audio rather than block.
+                let _ = ring.push(mono);
+            }
+        },
+        |error| tracing::warn!(%error, "audio input error"),
         None,
     )?;
     Ok(stream)

@@ -1,5 +1,5 @@
-//! The stand-in for `tessera speak --play` in a build without the `play` feature: the flag does
-//! not exist there, and this says how to get it should anything still ask for a player.
+//! The stand-in for `tessera speak --play` and `tessera voice --mic` in a build without the `play`
+//! feature: the flags do not exist there, and this says how to get them should anything still ask.
 
 use anyhow::bail;
 
@@ -19,5 +19,24 @@ impl Player {
 
     pub fn finish(self) -> anyhow::Result<()> {
         match self {}
+    }
+
+    pub fn clear(&self) {
+        match *self {}
+    }
+}
+
+/// No audio input in this build.
+pub enum Microphone {}
+
+impl Microphone {
+    pub fn open(_sample_rate: u32) -> anyhow::Result<Microphone> {
+        bail!(
+            "this tessera was built without audio input; rebuild with `cargo build --features play` (Linux needs libasound2-dev)"
+        )
+    }
+
+    pub fn read(&mut self) -> anyhow::Result<Vec<f32>> {
+        match *self {}
     }
 }
