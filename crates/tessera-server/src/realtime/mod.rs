@@ -16,6 +16,7 @@ mod protocol;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -97,7 +98,7 @@ pub(crate) struct ConnectQuery {
 )]
 pub(crate) async fn connect(
     State(state): State<AppState>,
-    Query(query): Query<ConnectQuery>,
+    query: Result<Query<ConnectQuery>, QueryRejection>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<HttpResponse, ApiError> {
@@ -105,6 +106,9 @@ pub(crate) async fn connect(
         ApiError::bad_request(format!(
             "/v1/realtime is a WebSocket: connect with a WebSocket client (ws://…/v1/realtime) ({rejection})"
         ))
+    })?;
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::bad_request(format!("bad query string: {rejection}")).param("model")
     })?;
     let realtime = state.realtime.clone();
     let permit = realtime.sessions.clone().try_acquire_owned().map_err(|_| {
