@@ -258,6 +258,9 @@ struct Active {
     audio_started: Option<Instant>,
     samples_out: usize,
     sample_rate: u32,
+    /// A reply started on a guessed transcript before its turn has ended: (the user item, where
+    /// its silence began) and its events so far, held back until the turn ends there.
+    held: Option<((ItemId, usize), Vec<ReplyEvent>)>,
 }
 
 /// Results of work the session started.
@@ -576,19 +579,28 @@ impl VoiceSession {
         respond: bool,
     ) {
         self.commit_item(item, respond);
+        let seconds = audio.len() as f64 / f64::from(SAMPLE_RATE);
+        self.transcribe_then(audio, move |text| Internal::Final {
+            item,
+            text,
+            seconds,
+            clock,
+        });
+    }
+
+    /// Transcribes `audio` on the runtime and hands the result back as `done` makes it.
+    fn transcribe_then(
+        &self,
+        audio: Vec<f32>,
+        done: impl FnOnce(Result<String, String>) -> Internal + Send + 'static,
+    ) {
         let runtime = self.runtime.clone();
         let model = self.models.stt.clone();
         let settings = self.settings.clone();
         let internal = self.internal_in.clone();
-        let seconds = audio.len() as f64 / f64::from(SAMPLE_RATE);
         tokio::spawn(async move {
             let text = transcribe(&runtime, &model, &settings, audio).await;
-            let _ = internal.send(Internal::Final {
-                item,
-                text,
-                seconds,
-                clock,
-            });
+            let _ = internal.send(done(text));
         });
     }
 
@@ -611,6 +623,26 @@ impl VoiceSession {
         }
     }
 
+    /// Starts the reply on a guessed transcript while the silence that may end the turn goes
+    /// on (when the turn will be answered and nothing else is under way); its events are held
+    /// until the turn ends where the guess began.
+    fn reply_to_guess(&mut self, item: ItemId, end: usize, text: String) {
+        let answers = self
+            .settings
+            .turn_detection
+            .is_some_and(|d| d.create_response);
+        if !answers
+            || self.active.is_some()
+            || self.transcribing > 0
+            || self.awaiting.is_some()
+            || text.trim().is_empty()
+        {
+            return;
+        }
+        let messages = self.conversation(None, Some(&text));
+        self.start_reply(messages, None, Some((item, end)));
+    }
+
     /// Starts the final transcript as soon as silence begins inside an utterance (the turn
     /// ends there if the silence lasts); speech that resumes drops the guess.
     fn maybe_guess(&mut self) {
@@ -619,12 +651,21 @@ impl VoiceSession {
             return;
         };
         let Some(end) = silence else {
-            speaking.guess = None;
+            if speaking.guess.take().is_some() {
+                tracing::debug!("speech resumed: the guessed transcript is dropped");
+                self.drop_held();
+            }
             return;
         };
         if speaking.guess.as_ref().is_some_and(|g| g.end == end) {
             return;
         }
+        if speaking.guess.is_some() {
+            self.drop_held();
+        }
+        let Some(speaking) = self.speaking.as_mut() else {
+            return;
+        };
         let Some(audio) = self.listener.utterance_until(end) else {
             return;
         };
@@ -634,14 +675,7 @@ impl VoiceSession {
             seconds: audio.len() as f64 / f64::from(SAMPLE_RATE),
             text: None,
         });
-        let runtime = self.runtime.clone();
-        let model = self.models.stt.clone();
-        let settings = self.settings.clone();
-        let internal = self.internal_in.clone();
-        tokio::spawn(async move {
-            let text = transcribe(&runtime, &model, &settings, audio).await;
-            let _ = internal.send(Internal::Guess { item, end, text });
-        });
+        self.transcribe_then(audio, move |text| Internal::Guess { item, end, text });
     }
 
     fn maybe_partial(&mut self) {
@@ -663,14 +697,7 @@ impl VoiceSession {
         speaking.partial_in_flight = true;
         speaking.last_partial = pushed;
         let item = speaking.item;
-        let runtime = self.runtime.clone();
-        let model = self.models.stt.clone();
-        let settings = self.settings.clone();
-        let internal = self.internal_in.clone();
-        tokio::spawn(async move {
-            let text = transcribe(&runtime, &model, &settings, audio).await;
-            let _ = internal.send(Internal::Partial { item, text });
-        });
+        self.transcribe_then(audio, move |text| Internal::Partial { item, text });
     }
 
     fn internal(&mut self, internal: Internal) {
@@ -707,21 +734,33 @@ impl VoiceSession {
                     }
                     self.awaiting = Some((waiting, at, seconds, clock));
                 }
-                if let Some(guess) = self
+                let current = self
                     .speaking
-                    .as_mut()
+                    .as_ref()
                     .filter(|s| s.item == item)
-                    .and_then(|s| s.guess.as_mut())
-                    .filter(|g| g.end == end)
-                {
-                    guess.text = Some(text);
+                    .and_then(|s| s.guess.as_ref())
+                    .is_some_and(|g| g.end == end);
+                if current {
+                    if let Ok(guessed) = &text {
+                        self.reply_to_guess(item, end, guessed.clone());
+                    }
+                    if let Some(guess) = self
+                        .speaking
+                        .as_mut()
+                        .and_then(|s| s.guess.as_mut())
+                        .filter(|g| g.end == end)
+                    {
+                        guess.text = Some(text);
+                    }
                 }
             }
-            Internal::Reply { response, event } => {
-                if self.active.as_ref().is_some_and(|a| a.id == response) {
-                    self.reply_event(event);
-                }
-            }
+            Internal::Reply { response, event } => match self.active.as_mut() {
+                Some(active) if active.id == response => match &mut active.held {
+                    Some((_, held)) => held.push(event),
+                    None => self.reply_event(event),
+                },
+                _ => {}
+            },
         }
     }
 
@@ -783,10 +822,38 @@ impl VoiceSession {
             self.deferred = Some((instructions, clock));
             return;
         }
+        if let Some(active) = self.active.as_mut()
+            && active.held.is_some()
+            && instructions.is_none()
+        {
+            // The reply to this turn started on its guessed transcript: let it out.
+            let clock = clock.unwrap_or_else(|| TurnClock::new(Instant::now()));
+            active.clock = Some(clock);
+            let Some((_, held)) = active.held.take() else {
+                return;
+            };
+            let (response, item) = (active.id, active.item);
+            self.emit(VoiceEvent::ResponseStarted { response, item });
+            for event in held {
+                self.reply_event(event);
+            }
+            return;
+        }
         if self.active.is_some() {
             self.cancel();
         }
         let clock = clock.unwrap_or_else(|| TurnClock::new(Instant::now()));
+        let messages = self.conversation(instructions, None);
+        self.start_reply(messages, Some(clock), None);
+    }
+
+    /// The LLM's messages: the system prompt, the conversation, and `pending` (a guessed user
+    /// turn not yet in it).
+    fn conversation(
+        &self,
+        instructions: Option<String>,
+        pending: Option<&str>,
+    ) -> Vec<ChatMessage> {
         let mut messages = vec![ChatMessage::system(
             instructions.unwrap_or_else(|| self.settings.instructions.clone()),
         )];
@@ -794,6 +861,18 @@ impl VoiceSession {
             let text = item.text.as_ref().filter(|t| !t.trim().is_empty())?;
             Some(ChatMessage::new(item.role, text.clone()))
         }));
+        messages.extend(pending.map(ChatMessage::user));
+        messages
+    }
+
+    /// Starts a reply to `messages`; `held` (the turn it answers before that turn has ended)
+    /// keeps its events back until [`VoiceSession::respond`] lets them out.
+    fn start_reply(
+        &mut self,
+        messages: Vec<ChatMessage>,
+        clock: Option<TurnClock>,
+        held: Option<(ItemId, usize)>,
+    ) {
         let response = self.new_id();
         let item = self.new_id();
         let job = ReplyJob {
@@ -823,14 +902,27 @@ impl VoiceSession {
             id: response,
             item,
             task,
-            clock: Some(clock),
+            clock,
             text: String::new(),
             clauses: Vec::new(),
             audio_started: None,
             samples_out: 0,
             sample_rate: 0,
+            held: held.map(|turn| (turn, Vec::new())),
         });
-        self.emit(VoiceEvent::ResponseStarted { response, item });
+        if held.is_none() {
+            self.emit(VoiceEvent::ResponseStarted { response, item });
+        }
+    }
+
+    /// Drops a reply started on a guess that speech has overturned; nobody heard of it.
+    fn drop_held(&mut self) {
+        if self.active.as_ref().is_some_and(|a| a.held.is_some())
+            && let Some(active) = self.active.take()
+        {
+            tracing::debug!("speech resumed: the reply started on a guess is dropped");
+            active.task.abort();
+        }
     }
 
     fn reply_event(&mut self, event: ReplyEvent) {
@@ -907,6 +999,10 @@ impl VoiceSession {
     /// Stops the reply; the conversation keeps what the listener has heard of it by now
     /// (audio sent and played in real time since its first chunk).
     fn cancel(&mut self) {
+        if self.active.as_ref().is_some_and(|a| a.held.is_some()) {
+            self.drop_held();
+            return;
+        }
         let Some(active) = self.active.as_ref() else {
             return;
         };

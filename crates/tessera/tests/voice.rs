@@ -93,6 +93,63 @@ fn voice_answers_a_spoken_question() {
     );
 }
 
+/// A pause inside the question (shorter than the end-of-turn window) starts a guessed transcript
+/// and a reply to it, which the rest of the question must overturn: one answer, to the whole
+/// question.
+#[test]
+fn a_pause_inside_a_question_does_not_answer_half_of_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let first = dir.path().join("first.wav");
+    let second = dir.path().join("second.wav");
+    say("What is the capital", &first);
+    say("of France?", &second);
+    let at_16k = |path: &Path| {
+        tessera_tasks::audio::decode_at(std::fs::read(path).expect("read"), 16_000, 60.0)
+            .expect("decode")
+            .samples
+    };
+    let mut question = at_16k(&first);
+    question.extend(vec![0.0; 16_000 * 350 / 1000]);
+    question.extend(at_16k(&second));
+    let input = dir.path().join("question.wav");
+    std::fs::write(&input, common::wav(&question)).expect("write");
+    let answer = dir.path().join("answer.wav");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "voice",
+            "--input",
+            input.to_str().expect("path"),
+            "--output",
+        ])
+        .arg(&answer)
+        .args(["--silence-ms", "500"])
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .env("TESSERA_LOG", "tessera_voice=debug")
+        .output()
+        .expect("run tessera voice");
+    let log = stderr(&output);
+    eprintln!("{log}");
+    assert!(output.status.success(), "{log}");
+    let answers: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.strip_prefix("assistant: "))
+        .collect();
+    assert_eq!(answers.len(), 1, "{log}");
+    let heard = log
+        .lines()
+        .find_map(|line| line.strip_prefix("you: "))
+        .expect("the question's transcript");
+    let words = normalize(heard);
+    assert!(
+        words.iter().any(|w| w == "capital") && words.iter().any(|w| w == "france"),
+        "{heard}"
+    );
+    assert!(answers[0].contains("Paris"), "{log}");
+    // The pause did start a guess of the transcript (and, when it was quick enough, a reply
+    // to half the question), and speech overturned it.
+    assert!(log.contains("the guessed transcript is dropped"), "{log}");
+}
+
 #[test]
 fn voice_says_what_is_wrong_with_its_input() {
     let dir = tempfile::tempdir().expect("a temp dir");
