@@ -333,6 +333,41 @@ impl Runtime {
         blocking(name, move || inner.unload(&slot, UnloadReason::Operator)).await
     }
 
+    /// Takes every loaded model out of memory and waits, up to `grace`, for their workers to
+    /// stop; jobs whose callers are gone end at their next step. Call it before the process
+    /// exits: an engine thread still computing while the native libraries' static destructors
+    /// run (oneDNN frees its JIT kernels at exit) crashes the process. Blocking. Returns
+    /// whether every worker stopped in time.
+    pub fn shutdown(&self, grace: Duration) -> bool {
+        let until = Instant::now() + grace;
+        let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).values().cloned().collect();
+        let models: Vec<Arc<Model>> = slots
+            .iter()
+            .filter_map(|slot| {
+                let mut state = lock(&slot.state);
+                match std::mem::replace(&mut *state, State::Unloaded) {
+                    State::Ready(model) => Some(model),
+                    other => {
+                        *state = other;
+                        None
+                    }
+                }
+            })
+            .collect();
+        let running = models
+            .iter()
+            .filter(|model| !model.worker.stop_by(until))
+            .count();
+        if running > 0 {
+            tracing::warn!(
+                running,
+                seconds = grace.as_secs_f64(),
+                "models were still computing at shutdown"
+            );
+        }
+        running == 0
+    }
+
     /// Every model the runtime has seen, loaded or not, sorted by name. Never waits for a load.
     pub fn models(&self) -> Vec<ModelStatus> {
         let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).values().cloned().collect();

@@ -114,6 +114,25 @@ impl Worker {
         }
     }
 
+    /// Closes the queue and waits until `until` for the thread to finish. Returns whether it
+    /// did (then the runner is dropped and the thread joined).
+    pub(crate) fn stop_by(&self, until: Instant) -> bool {
+        self.close();
+        let Ok(mut thread) = self.thread.lock() else {
+            return false;
+        };
+        while thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(thread) = thread.take() {
+            let _ = thread.join();
+        }
+        true
+    }
+
     fn close(&self) {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
@@ -548,6 +567,25 @@ mod tests {
         assert_eq!(after.recv().unwrap(), Ok(1));
         drop(long);
         worker.join();
+    }
+
+    #[test]
+    fn stopping_waits_for_a_job_its_caller_still_wants_and_not_for_one_abandoned() {
+        let (worker, _) = stepping_worker(4);
+        // A job that would run for a billion steps keeps the worker past any deadline while
+        // its caller listens.
+        let long = stream(worker.submit(Box::new(1_000_000_000u32), 1).unwrap());
+        assert_eq!(long.recv().unwrap(), Ok(999_999_999));
+        let started = Instant::now();
+        assert!(!worker.stop_by(Instant::now() + Duration::from_millis(50)));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // Its caller gone, it ends at the next step, and the thread with it.
+        drop(long);
+        assert!(worker.stop_by(Instant::now() + Duration::from_secs(10)));
+        assert!(
+            worker.submit(Box::new(1u32), 1).is_err(),
+            "the queue is closed"
+        );
     }
 
     #[test]

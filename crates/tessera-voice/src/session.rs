@@ -1170,8 +1170,9 @@ async fn transcribe(
         language: settings.language.clone(),
         prompt: settings.transcription_prompt.clone(),
         timestamps: false,
-        // The turn detector has cut the speech already.
-        vad: false,
+        // With turn detection the speech is cut already; push-to-talk audio may hold long
+        // silences, which Whisper would fill with invented words.
+        vad: settings.turn_detection.is_none(),
         ..TranscribeRequest::default()
     };
     let transcription = runtime

@@ -37,6 +37,10 @@ pub struct SpeakSettings {
     pub speaker: Option<String>,
     /// Speaking rate; 1 is the voice's own.
     pub speed: f32,
+    /// Variation of the voice (default: the voice's).
+    pub noise_scale: Option<f32>,
+    /// Variation of phoneme lengths (default: the voice's).
+    pub noise_w: Option<f32>,
     /// Translate before speaking.
     pub translate: Option<Translation>,
 }
@@ -168,8 +172,8 @@ async fn synthesize(
         text,
         speaker: settings.speaker.clone(),
         speed: settings.speed,
-        noise_scale: None,
-        noise_w: None,
+        noise_scale: settings.noise_scale,
+        noise_w: settings.noise_w,
     };
     let mut speech = runtime
         .run::<SpeechFrontend>(&settings.tts, request)

@@ -425,6 +425,13 @@ pub struct SpeakArgs {
     /// 0.25 to 4.0; 1.0 is the voice's own pace.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f32,
+    /// Variation of the voice, 0 to 2 (default: the voice's, usually 0.667). With --noise-w 0
+    /// too, the same text gives the same audio on every run.
+    #[arg(long)]
+    pub noise_scale: Option<f32>,
+    /// Variation of phoneme lengths, 0 to 2 (default: the voice's, usually 0.8).
+    #[arg(long)]
+    pub noise_w: Option<f32>,
     /// wav, flac, mp3, opus or pcm (default: from the file's extension, else wav).
     #[arg(long)]
     pub format: Option<String>,

@@ -479,6 +479,26 @@ fn speak_writes_audio_that_vad_finds_speech_in() {
         "{}",
         text(&output.stderr)
     );
+    // Without the voice's random variation, the same text gives the same audio; with it, not.
+    let spoken = |noise: &[&str], name: &str| {
+        let path = dir.path().join(name);
+        let mut args = vec!["speak", "Hello there.", "-o", path.to_str().unwrap()];
+        args.extend(noise);
+        let output = tessera(&args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        std::fs::read(&path).unwrap()
+    };
+    let still = ["--noise-scale", "0", "--noise-w", "0"];
+    assert_eq!(spoken(&still, "a.wav"), spoken(&still, "b.wav"));
+    assert_ne!(spoken(&[], "c.wav"), spoken(&[], "d.wav"));
+    let output = tessera(&["speak", "Hello.", "--noise-scale", "3", "-o", "e.wav"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("noise_scale"),
+        "{}",
+        text(&output.stderr)
+    );
+
     // No output (and, in a build with the `play` feature, no --play): clap says what is missing.
     let output = tessera(&["speak", "Hello."]);
     assert!(!output.status.success());

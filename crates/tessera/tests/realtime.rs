@@ -85,12 +85,14 @@ fn types(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// Speech of `text` in tessera's voice, as 24 kHz PCM16 (the wire's default format).
+/// Speech of `text` in tessera's voice, as 24 kHz PCM16 (the wire's default format); without
+/// Piper's random variation, so every run sends the same audio.
 fn spoken(text: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("q.wav");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["speak", text, "-o", path.to_str().expect("path")])
+        .args(["speak", text, "--noise-scale", "0", "--noise-w", "0", "-o"])
+        .arg(&path)
         .output()
         .expect("run tessera speak");
     assert!(output.status.success());
@@ -298,6 +300,22 @@ fn protocol_errors_answer_error_events_and_the_session_goes_on() {
     send(&mut socket, json!("not an object"));
     until(&mut socket, "error", Duration::from_secs(10));
 
+    // A reply cancelled by the client before it said anything: cancelled, no error.
+    send(
+        &mut socket,
+        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Tell me a story."}]}}),
+    );
+    send(&mut socket, json!({"type": "response.create"}));
+    send(&mut socket, json!({"type": "response.cancel"}));
+    let events = until(&mut socket, "response.done", Duration::from_secs(60));
+    assert!(!types(&events).contains(&"error".to_string()), "{events:?}");
+    let done = &events.last().expect("response.done")["response"];
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(
+        done["status_details"]["reason"], "client_cancelled",
+        "{done}"
+    );
+
     // Still serving: an update applies, and a typed question is answered in text.
     send(
         &mut socket,
@@ -307,6 +325,20 @@ fn protocol_errors_answer_error_events_and_the_session_goes_on() {
     let session = &updated.last().expect("session.updated")["session"];
     assert_eq!(session["output_modalities"], json!(["text"]));
     assert!(session["audio"]["input"]["turn_detection"].is_null());
+    // Push-to-talk: committed silence is an empty transcript (not invented words), no reply.
+    send(
+        &mut socket,
+        json!({"type": "input_audio_buffer.append", "audio": B64.encode(silence(1500))}),
+    );
+    send(&mut socket, json!({"type": "input_audio_buffer.commit"}));
+    let events = until(
+        &mut socket,
+        "conversation.item.input_audio_transcription.completed",
+        Duration::from_secs(30),
+    );
+    let transcript = &events.last().expect("completed")["transcript"];
+    assert_eq!(transcript, "", "{transcript}");
+    assert!(!types(&events).contains(&"response.created".to_string()));
     send(
         &mut socket,
         json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is the capital of France?"}]}}),

@@ -31,8 +31,19 @@ fn transcribe(path: &Path) -> String {
 }
 
 /// Speaks `text` into a WAV with tessera's own voice.
+/// Piper's speech of `text`, without its random variation: the same audio on every run, so a
+/// word Whisper hears only sometimes cannot make a test flaky.
 fn say(text: &str, path: &Path) {
-    let output = tessera(&["speak", text, "-o", path.to_str().expect("a UTF-8 path")]);
+    let output = tessera(&[
+        "speak",
+        text,
+        "--noise-scale",
+        "0",
+        "--noise-w",
+        "0",
+        "-o",
+        path.to_str().expect("a UTF-8 path"),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
@@ -54,7 +65,7 @@ fn voice_answers_a_spoken_question() {
     ]);
     let log = stderr(&output);
     eprintln!("{log}");
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}: {log}", output.status);
     // The question was heard, and the turn's stages were timed in order.
     let heard = log
         .lines()
@@ -129,7 +140,7 @@ fn a_pause_inside_a_question_does_not_answer_half_of_it() {
         .expect("run tessera voice");
     let log = stderr(&output);
     eprintln!("{log}");
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}: {log}", output.status);
     let answers: Vec<&str> = log
         .lines()
         .filter_map(|line| line.strip_prefix("assistant: "))
@@ -231,7 +242,7 @@ fn speak_pipeline_speaks_the_assistant_text_and_nothing_else() {
     let output = speak_json(&["-o", out.to_str().expect("path")], &fixture);
     let log = stderr(&output);
     eprintln!("{log}");
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}: {log}", output.status);
     // The malformed line was reported and skipped; the lines after it were spoken.
     assert!(log.contains("skipped"), "{log}");
 

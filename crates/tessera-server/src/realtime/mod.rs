@@ -662,6 +662,10 @@ impl Wire {
         let Some(state) = self.responses.get_mut(&response) else {
             return Vec::new();
         };
+        if samples.is_empty() && state.resampler.is_none() {
+            // Nothing to send and nothing held back (a reply cancelled before its audio).
+            return Vec::new();
+        }
         let rate = format.sample_rate();
         let resampled = if sample_rate == rate {
             Ok(samples.to_vec())

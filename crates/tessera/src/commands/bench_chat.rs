@@ -81,7 +81,7 @@ pub fn chat(args: BenchChatArgs) -> anyhow::Result<()> {
         ends,
         tokens: args.tokens,
     };
-    let server = LocalServer::start(runtime, "/v1/chat/completions")?;
+    let server = LocalServer::start(runtime.clone(), "/v1/chat/completions")?;
     let mut figures = Vec::new();
     let mut push = |metric, value, unit| {
         let figure = Figure {

@@ -97,11 +97,14 @@ const LINES: [&str; 5] = [
 /// `--pipeline N`: stream-json lines fed 1.5 s apart (each is spoken before the next comes);
 /// the time from each line's arrival to its first audio sample.
 fn pipeline(args: &BenchSpeakArgs, count: usize) -> anyhow::Result<()> {
-    let runtime = super::local_runtime(&args.engine)?;
+    let local = super::local_runtime(&args.engine)?;
+    let runtime = local.clone();
     let settings = SpeakSettings {
         tts: args.model.clone(),
         speaker: None,
         speed: 1.0,
+        noise_scale: None,
+        noise_w: None,
         translate: None,
     };
     let latencies = super::block_on(async move {

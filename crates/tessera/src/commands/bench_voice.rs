@@ -27,7 +27,8 @@ const QUESTIONS: [&str; 5] = [
 const FRAME: usize = SAMPLE_RATE as usize / 50;
 
 pub fn run(args: BenchVoiceArgs) -> anyhow::Result<()> {
-    let runtime = super::local_runtime(&args.engine)?;
+    let local = super::local_runtime(&args.engine)?;
+    let runtime = local.clone();
     let models = args.models.models();
     let settings = VoiceSettings {
         turn_detection: Some(TurnDetection {

@@ -80,14 +80,41 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
 }
 
 /// A runtime for one-shot commands: any local path is a model, no request caps, nothing unloads.
-fn local_runtime(args: &EngineArgs) -> anyhow::Result<Runtime> {
+fn local_runtime(args: &EngineArgs) -> anyhow::Result<LocalRuntime> {
     let mut config = runtime_config(args);
     config.any_path = true;
     config.idle_unload = None;
     config.limits.max_inputs = usize::MAX;
     config.limits.max_tokens = usize::MAX;
     config.limits.max_audio_seconds = u32::MAX;
-    Ok(Runtime::new(Hub::from_env()?, Registry::builtin(), config))
+    Ok(LocalRuntime(Runtime::new(
+        Hub::from_env()?,
+        Registry::builtin(),
+        config,
+    )))
+}
+
+/// How long a command waits at its end for engines still computing work nobody waits for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A one-shot command's model runtime. Dropped when the command ends (after its async runtime,
+/// so no caller is left), it stops the engines' threads before the process exits: one still
+/// computing while the native libraries' static destructors run would crash the process.
+/// Async code takes a clone of the [`Runtime`] inside.
+struct LocalRuntime(Runtime);
+
+impl std::ops::Deref for LocalRuntime {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        &self.0
+    }
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        self.0.shutdown(SHUTDOWN_GRACE);
+    }
 }
 
 /// An async runtime for one-shot commands that call the model runtime.

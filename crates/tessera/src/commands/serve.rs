@@ -94,6 +94,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout),
         auth,
     };
+    let engines = runtime.clone();
     let app = tessera_server::router(
         AppState {
             runtime,
@@ -134,8 +135,16 @@ async fn serve(args: ServeArgs, file: FileConfig) -> anyhow::Result<()> {
             tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish in time; exiting");
         }
     }
+    // The engines' threads stop before the process exits (see Runtime::shutdown).
+    tokio::task::spawn_blocking(move || engines.shutdown(ENGINE_STOP))
+        .await
+        .context("stopping the engines")?;
     Ok(())
 }
+
+/// How long the server waits, once its requests are done or abandoned, for the engines to
+/// stop computing.
+const ENGINE_STOP: Duration = Duration::from_secs(2);
 
 /// The keys of --api-key, --api-key-file, --admin-key and --metrics-key. Error messages say
 /// which flag and which key is at fault, never the key.

@@ -125,8 +125,8 @@ pub fn run(args: SpeakArgs) -> anyhow::Result<()> {
         text,
         speaker: args.speaker.clone(),
         speed: args.speed,
-        noise_scale: None,
-        noise_w: None,
+        noise_scale: args.noise_scale,
+        noise_w: args.noise_w,
     };
     let out = super::block_on(async {
         let mut speech = runtime.run::<SpeechFrontend>(&args.model, request).await?;
@@ -150,11 +150,14 @@ fn speak_json(args: SpeakArgs) -> anyhow::Result<()> {
     let play = args.play();
     let output = args.output.clone();
     let format = output_format(args.format.as_deref(), output.as_deref())?;
-    let runtime = super::local_runtime(&args.engine)?;
+    let local = super::local_runtime(&args.engine)?;
+    let runtime = local.clone();
     let settings = SpeakSettings {
         tts: args.model.clone(),
         speaker: args.speaker.clone(),
         speed: args.speed,
+        noise_scale: args.noise_scale,
+        noise_w: args.noise_w,
         translate: args.translate.clone().map(|language| Translation {
             llm: args.translate_model.clone(),
             language,

@@ -29,7 +29,8 @@ pub fn run(args: VoiceArgs) -> anyhow::Result<()> {
         std::fs::read(&input).with_context(|| format!("could not read {}", input.display()))?;
     let audio = decode_at(bytes, SAMPLE_RATE, 3600.0)
         .with_context(|| format!("could not decode {}", input.display()))?;
-    let runtime = super::local_runtime(&args.engine)?;
+    let local = super::local_runtime(&args.engine)?;
+    let runtime = local.clone();
     let (models, settings) = session_config(&args);
     let (silence_ms, fast) = (args.silence_ms, args.fast);
     let (answer, sample_rate, turns) = super::block_on(async move {
@@ -151,7 +152,8 @@ async fn feed(samples: Vec<f32>, silence_ms: u32, fast: bool, commands: mpsc::Se
 /// `--mic`: the microphone in, the default output out, until Ctrl-C. A reply the user
 /// interrupts stops playing at once.
 fn live(args: VoiceArgs) -> anyhow::Result<()> {
-    let runtime = super::local_runtime(&args.engine)?;
+    let local = super::local_runtime(&args.engine)?;
+    let runtime = local.clone();
     let (models, settings) = session_config(&args);
     super::block_on(async move {
         let (events_in, mut events) = mpsc::unbounded_channel();
