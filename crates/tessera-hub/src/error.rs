@@ -104,9 +104,18 @@ pub enum HubError {
         message: String,
     },
 
-    /// A wheel was fetched but does not hold the file the catalog names.
+    /// `npm pack` could not fetch a package, or its tarball is not what the catalog says.
+    #[error("npm failed for {package}: {message}")]
+    Npm {
+        /// The pinned package, `name@version`.
+        package: String,
+        /// What went wrong, including npm's own last lines.
+        message: String,
+    },
+
+    /// A package (wheel or npm tarball) was fetched but does not hold the file the catalog names.
     #[error(
-        "the wheel of {package} has no member `{member}`; the catalog entry is wrong for this package version"
+        "the package {package} has no member `{member}`; the catalog entry is wrong for this package version"
     )]
     MissingMember {
         /// The pinned requirement, `name==version`.
@@ -224,6 +233,7 @@ impl HubError {
             | HubError::SizeMismatch { .. }
             | HubError::Http { .. }
             | HubError::Pip { .. }
+            | HubError::Npm { .. }
             | HubError::MissingMember { .. }
             | HubError::AllSourcesFailed { .. } => ErrorCategory::Upstream,
             HubError::Network { .. } | HubError::Offline { .. } | HubError::Io { .. } => {
@@ -390,6 +400,13 @@ mod tests {
             ),
             (
                 HubError::Pip {
+                    package: s(),
+                    message: s(),
+                },
+                Upstream,
+            ),
+            (
+                HubError::Npm {
                     package: s(),
                     message: s(),
                 },

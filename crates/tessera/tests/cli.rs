@@ -254,6 +254,21 @@ fn list_shows_the_catalog_and_what_is_cached() {
         table.contains("MODEL") && table.contains("all-minilm-l6-v2-int8"),
         "{table}"
     );
+    // IS-Net's weights come from npm (fetch-models pulled them) under the AGPL, which the table
+    // marks and the JSON states in full.
+    let isnet = rows
+        .iter()
+        .find(|r| r["id"] == "isnet-general-small")
+        .expect("listed");
+    assert_eq!(isnet["cached"], true, "fetch-models pulled it from npm");
+    assert_eq!(isnet["task"], "segment");
+    assert!(isnet["license"].as_str().unwrap().starts_with("AGPL-3.0"));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("isnet-general-small "))
+        .expect("a table row");
+    assert!(row.contains("AGPL-3.0*"), "{row}");
+    assert!(table.contains("* copyleft (AGPL)"), "{table}");
 }
 
 #[test]

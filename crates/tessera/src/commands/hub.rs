@@ -23,6 +23,7 @@ pub fn list(json: bool) -> anyhow::Result<()> {
                 "id": status.id,
                 "task": status.task,
                 "engine": status.engine,
+                "license": status.license,
                 "size_bytes": status.total_size,
                 "cached_bytes": status.cached_bytes,
                 "cached": status.complete,
@@ -43,8 +44,8 @@ pub fn list(json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<32} {:<11} {:<12} {:>10}  cached",
-        "MODEL", "TASK", "ENGINE", "SIZE"
+        "{:<32} {:<11} {:<12} {:>10}  {:<11} cached",
+        "MODEL", "TASK", "ENGINE", "SIZE", "LICENCE"
     );
     for status in &statuses {
         let cached = if status.complete {
@@ -55,11 +56,17 @@ pub fn list(json: bool) -> anyhow::Result<()> {
             "no".to_string()
         };
         println!(
-            "{:<32} {:<11} {:<12} {:>10}  {cached}",
+            "{:<32} {:<11} {:<12} {:>10}  {:<11} {cached}",
             status.id,
             status.task.to_string(),
             status.engine.to_string(),
-            human_size(status.total_size)
+            human_size(status.total_size),
+            short_licence(&status.license),
+        );
+    }
+    if statuses.iter().any(|s| copyleft(&s.license)) {
+        println!(
+            "\n* copyleft (AGPL): serving it over a network obliges you to offer the source; `tessera list --json` has each licence in full"
         );
     }
     let conversions = hub.conversions();
@@ -73,6 +80,25 @@ pub fn list(json: bool) -> anyhow::Result<()> {
     }
     println!("\ncache: {}", hub.home().display());
     Ok(())
+}
+
+/// A licence's name for the table: its first word, starred when any part of it is AGPL (a model
+/// whose weights are MIT may still run an AGPL architecture).
+fn short_licence(licence: &str) -> String {
+    let name = licence
+        .split([' ', ';', ','])
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("?");
+    if copyleft(licence) {
+        format!("{name}*")
+    } else {
+        name.to_string()
+    }
+}
+
+fn copyleft(licence: &str) -> bool {
+    licence.contains("AGPL")
 }
 
 pub fn remove(models: &[String]) -> anyhow::Result<()> {
