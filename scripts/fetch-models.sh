@@ -24,3 +24,37 @@ else
   models=("${TEST_MODELS[@]}")
 fi
 "$tessera" pull "${models[@]}"
+
+# Image fixtures for the vision tests: photos scikit-image ships inside its wheel (public domain
+# or CC0; docs/licenses.md), each checked against its sha256.
+python3 - "${TESSERA_HOME:-$HOME/.cache/tessera}/fixtures" <<'PY'
+import hashlib, os, subprocess, sys, tempfile, zipfile
+
+folder = sys.argv[1]
+wanted = {
+    "astronaut.png": "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+    "chelsea.png": "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+    "coffee.png": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+    "rocket.jpg": "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+}
+sha = lambda data: hashlib.sha256(data).hexdigest()
+def present(name):
+    path = os.path.join(folder, name)
+    return os.path.exists(path) and sha(open(path, "rb").read()) == wanted[name]
+missing = [name for name in wanted if not present(name)]
+if missing:
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--only-binary=:all:", "--disable-pip-version-check", "-d", tmp,
+                        "scikit-image==0.24.0"], check=True)
+        wheel = next(f for f in os.listdir(tmp) if f.endswith(".whl"))
+        with zipfile.ZipFile(os.path.join(tmp, wheel)) as archive:
+            for name in missing:
+                data = archive.read("skimage/data/" + name)
+                if sha(data) != wanted[name]:
+                    sys.exit(f"fixture {name}: sha256 {sha(data)}, expected {wanted[name]}")
+                with open(os.path.join(folder, name), "wb") as out:
+                    out.write(data)
+print(f"image fixtures ready in {folder}")
+PY

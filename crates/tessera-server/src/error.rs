@@ -136,6 +136,12 @@ impl ApiError {
         self
     }
 
+    /// The same error, its message saying which of a request's several inputs it is about.
+    pub fn about_input(mut self, index: usize) -> Self {
+        self.message = format!("input {index}: {}", self.message);
+        self
+    }
+
     fn code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
         self

@@ -43,6 +43,7 @@ mod models;
 mod openapi;
 mod realtime;
 mod request_id;
+mod vision;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -172,6 +173,7 @@ fn uploads() -> OpenApiRouter<AppState> {
         .routes(routes!(audio::vad))
         .routes(routes!(audio::transcriptions))
         .routes(routes!(audio::translations))
+        .routes(routes!(vision::segment))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

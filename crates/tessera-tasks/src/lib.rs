@@ -22,6 +22,7 @@ pub mod registry;
 pub mod speech;
 pub mod transcribe;
 pub mod vad;
+pub mod vision;
 
 use std::path::PathBuf;
 

@@ -33,6 +33,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::vad::FAMILY,
     &crate::speech::FAMILY,
     &crate::transcribe::FAMILY,
+    &crate::vision::segment::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
@@ -323,6 +324,8 @@ pub struct RequestLimits {
     pub max_tokens: usize,
     /// Longest audio accepted, in seconds.
     pub max_audio_seconds: u32,
+    /// Largest image accepted, in pixels (checked from its header, before decoding).
+    pub max_image_pixels: u64,
 }
 
 impl Default for RequestLimits {
@@ -332,6 +335,7 @@ impl Default for RequestLimits {
             max_inputs: 2048,
             max_tokens: 300_000,
             max_audio_seconds: 3600,
+            max_image_pixels: crate::vision::image::DEFAULT_MAX_PIXELS,
         }
     }
 }

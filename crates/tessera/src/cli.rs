@@ -106,6 +106,15 @@ In the interactive chat, Ctrl-C stops the answer being written (not the program)
 
 Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kHz.")]
     Vad(VadArgs),
+    /// Cut the foreground (people, objects) out of a photo: an RGBA PNG with the background
+    /// transparent, and the mask.
+    #[command(after_help = "Examples:
+  tessera segment portrait.jpg -o cutout.png
+  tessera segment photo.webp -o cutout.png --mask mask.png
+
+Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. The default model,
+IS-Net from @imgly/background-removal-data, is AGPL-3.0 (see `tessera list`).")]
+    Segment(SegmentArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -320,6 +329,10 @@ pub struct RuntimeArgs {
     /// Longest audio accepted in one request, in seconds.
     #[arg(long, env = "TESSERA_MAX_AUDIO_SECONDS", default_value_t = 3600)]
     pub max_audio_seconds: u32,
+    /// Largest image accepted, in pixels (width × height, read from the header before any pixel
+    /// is decoded); bigger ones are a 400.
+    #[arg(long, env = "TESSERA_MAX_IMAGE_PIXELS", default_value_t = 40_000_000)]
+    pub max_image_pixels: u64,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -614,6 +627,23 @@ pub struct VadArgs {
     /// Print one JSON object per file instead of lines of `start end` seconds.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// The photo.
+    pub image: PathBuf,
+    /// Where to write the cut-out (RGBA PNG).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Also write the mask (8-bit grey PNG: white is foreground).
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// The segmentation model.
+    #[arg(long, default_value = "isnet-general-small")]
+    pub model: String,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -14,6 +14,7 @@ mod play;
 #[cfg(not(feature = "play"))]
 #[path = "play_disabled.rs"]
 mod play;
+mod segment;
 mod serve;
 mod speak;
 mod transcribe;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Chat(args) => chat::chat(args),
         Command::Complete(args) => chat::complete(args),
         Command::Vad(args) => vad::run(args),
+        Command::Segment(args) => segment::run(args),
         Command::Speak(args) => speak::run(args),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Voice(args) => voice::run(args),

@@ -45,6 +45,7 @@ fn model_runtime(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Runtime> 
     config.limits.max_inputs = flags.max_inputs;
     config.limits.max_tokens = flags.max_request_tokens;
     config.limits.max_audio_seconds = flags.max_audio_seconds;
+    config.limits.max_image_pixels = flags.max_image_pixels;
     for dir in &flags.model_dirs {
         let dir = dir.canonicalize().with_context(|| {
             format!(
