@@ -1044,3 +1044,7 @@ impl Ops<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod tests;

@@ -261,8 +261,6 @@ pub(crate) mod build {
         VecI32(Vec<i32>),
         VecU8(Vec<u8>),
         VecU16(Vec<u16>),
-        VecF32(Vec<f32>),
-        VecI64(Vec<i64>),
         VecTable(Vec<T>),
     }
 
@@ -368,14 +366,6 @@ pub(crate) mod build {
             }
             F::VecU8(v) => write_vec(buf, v.len(), v),
             F::VecU16(v) => {
-                let d: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                write_vec(buf, v.len(), &d)
-            }
-            F::VecF32(v) => {
-                let d: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                write_vec(buf, v.len(), &d)
-            }
-            F::VecI64(v) => {
                 let d: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 write_vec(buf, v.len(), &d)
             }

@@ -27,6 +27,8 @@ mod flatbuf;
 mod layout;
 pub mod onnx;
 mod sparse;
+#[cfg(test)]
+mod testmodel;
 mod tflite;
 
 use std::collections::BTreeMap;
