@@ -51,7 +51,7 @@ impl Data {
     /// Decodes little-endian `bytes` of `dtype`; `None` for types without a decoder or when
     /// the byte count is not a whole number of elements.
     pub(crate) fn from_le_bytes(dtype: TensorType, bytes: &[u8]) -> Option<Data> {
-        if bytes.len() % dtype.size()? != 0 {
+        if !bytes.len().is_multiple_of(dtype.size()?) {
             return None;
         }
         Some(match dtype {

@@ -625,14 +625,14 @@ impl<'m, 'a> Converter<'m, 'a> {
         let act = o.u8(act_id, 0)?;
         let (kh, kw) = (ws[1], ws[2]);
         let (out_channels, group) = if depthwise {
-            if ws[0] != 1 || xs[3] == 0 || ws[3] % xs[3] != 0 {
+            if ws[0] != 1 || xs[3] == 0 || !ws[3].is_multiple_of(xs[3]) {
                 return Err(o
                     .ctx
                     .err(format!("depthwise filter {ws:?} for input {xs:?}")));
             }
             (ws[3], xs[3])
         } else {
-            if ws[3] == 0 || xs[3] % ws[3] != 0 {
+            if ws[3] == 0 || !xs[3].is_multiple_of(ws[3]) {
                 return Err(o.ctx.err(format!("filter {ws:?} for input {xs:?}")));
             }
             (ws[0], xs[3] / ws[3])

@@ -75,7 +75,7 @@ impl<'a> Table<'a> {
             as usize;
         let vtable_len = read_u16(buf, vtable)? as usize;
         let table_len = read_u16(buf, vtable + 2)? as usize;
-        if vtable_len < 4 || vtable_len % 2 != 0 {
+        if vtable_len < 4 || !vtable_len.is_multiple_of(2) {
             return Err(ConvertError::corrupt(
                 vtable,
                 format!("vtable length {vtable_len}"),
@@ -290,7 +290,7 @@ pub(crate) mod build {
     }
 
     fn align(buf: &mut Vec<u8>, n: usize) {
-        while buf.len() % n != 0 {
+        while !buf.len().is_multiple_of(n) {
             buf.push(0);
         }
     }

@@ -51,7 +51,7 @@ pub(crate) fn dense_positions(sp: &Sparsity, dense_shape: &[usize]) -> Result<Ve
             .position(|&t| t == rank + b)
             .unwrap_or(levels);
         match sp.dims.get(level) {
-            Some(DimMeta::Dense(s)) if *s > 0 && dense_shape[dim] % s == 0 => {
+            Some(DimMeta::Dense(s)) if *s > 0 && dense_shape[dim].is_multiple_of(*s) => {
                 block_size[b] = *s;
                 blocked[dim] = *s;
             }
