@@ -156,8 +156,13 @@ fn ints(v: &[usize]) -> Vec<i64> {
     v.iter().map(|&x| x as i64).collect()
 }
 
-/// Fused activation values of `ActivationFunctionType`.
+// Fused activation values of `ActivationFunctionType`.
 const ACT_NONE: u8 = 0;
+const ACT_RELU: u8 = 1;
+const ACT_RELU_N1_TO_1: u8 = 2;
+const ACT_RELU6: u8 = 3;
+const ACT_TANH: u8 = 4;
+const ACT_SIGN_BIT: u8 = 5;
 
 struct Converter<'m, 'a> {
     model: &'m Model<'a>,
@@ -579,22 +584,24 @@ impl<'m, 'a> Converter<'m, 'a> {
     }
 
     /// The node output for an operator with fused activation `act` writing `out`: `out` itself
-    /// without one, else a temporary the activation reads.
+    /// when the activation does nothing, else a temporary the activation reads.
+    ///
+    /// TFLite's float kernels apply a fused activation as an output clamp
+    /// (`CalculateActivationRange`): RELU, RELU_N1_TO_1 and RELU6 clamp, while TANH and SIGN_BIT
+    /// have no range and are not applied at all, so they convert to nothing.
     fn pre_activation(&mut self, ctx: &Ctx, act: u8, out: &str) -> Result<String> {
         match act {
-            ACT_NONE => Ok(out.to_string()),
-            1..=4 => Ok(self.fresh(&format!("{out}_preact"))),
-            5 => Err(ctx.err("fused activation SIGN_BIT is not supported")),
+            ACT_NONE | ACT_TANH | ACT_SIGN_BIT => Ok(out.to_string()),
+            ACT_RELU | ACT_RELU_N1_TO_1 | ACT_RELU6 => Ok(self.fresh(&format!("{out}_preact"))),
             other => Err(ctx.err(format!("unknown fused activation {other}"))),
         }
     }
 
     fn activation(&mut self, act: u8, pre: String, out: String) -> Result<()> {
         match act {
-            1 => self.node("Relu", vec![pre], out, vec![]),
-            2 => self.clip(pre, out, -1.0, 1.0)?,
-            3 => self.clip(pre, out, 0.0, 6.0)?,
-            4 => self.node("Tanh", vec![pre], out, vec![]),
+            ACT_RELU => self.node("Relu", vec![pre], out, vec![]),
+            ACT_RELU_N1_TO_1 => self.clip(pre, out, -1.0, 1.0)?,
+            ACT_RELU6 => self.clip(pre, out, 0.0, 6.0)?,
             _ => {}
         }
         Ok(())

@@ -418,3 +418,152 @@ fn corrupt_bytes_never_panic() {
         }
     }
 }
+
+fn ramp(n: usize, scale: f32) -> Vec<f32> {
+    // Deterministic, sign-mixed values without a random generator.
+    (0..n)
+        .map(|i| ((i * 37 % 17) as f32 - 8.0) * scale)
+        .collect()
+}
+
+/// Small models exercising the operators and options the pose models do not use, so that
+/// `tests/compare.py` can check them against ai-edge-litert:
+/// `TESSERA_TFLITE_SYNTH_OUT=DIR cargo test -p tessera-tflite synthetic` writes them to DIR.
+fn synthetic_models() -> Vec<(&'static str, TModel)> {
+    let mut a = TModel::new();
+    let x = a.tensor("x", &[1, 9, 9, 4]);
+    let v = a.tensor("v", &[4]);
+    let avg = a.tensor("avg", &[1, 5, 5, 4]);
+    let mx = a.tensor("max", &[1, 5, 5, 4]);
+    // 3x3 stride 2 SAME average: padded pixels must not count.
+    let pool = |f: i32, act: u8| {
+        opts(vec![
+            (0, F::U8(0)),
+            (1, F::I32(2)),
+            (2, F::I32(2)),
+            (3, F::I32(f)),
+            (4, F::I32(f)),
+            (5, F::U8(act)),
+        ])
+    };
+    a.op(op::AVERAGE_POOL_2D, &[x], &[avg], pool(3, 0));
+    // 2x2 stride 2 SAME on 9 pixels pads only at the end.
+    a.op(op::MAX_POOL_2D, &[x], &[mx], pool(2, 1));
+    let c4 = a.const_f32("c4", &[4], &[0.5, 1.5, -1.0, 2.0]);
+    let c1111 = a.const_f32("c1111", &[1, 1, 1, 4], &[2.0, 4.0, 0.5, 1.0]);
+    let m1 = a.tensor("m1", &[1, 5, 5, 4]);
+    let s1 = a.tensor("s1", &[1, 5, 5, 4]);
+    let d1 = a.tensor("d1", &[1, 5, 5, 4]);
+    let a1 = a.tensor("a1", &[1, 5, 5, 4]);
+    let l1 = a.tensor("l1", &[1, 5, 5, 4]);
+    let h1 = a.tensor("h1", &[1, 5, 5, 4]);
+    let r1 = a.tensor("r1", &[1, 5, 5, 4]);
+    a.op(op::MUL, &[avg, c4], &[m1], opts(vec![(0, F::U8(0))]));
+    a.op(op::SUB, &[m1, mx], &[s1], opts(vec![(0, F::U8(0))]));
+    a.op(op::DIV, &[s1, c1111], &[d1], opts(vec![(0, F::U8(2))]));
+    // A rank-1 activation broadcast against NCHW.
+    a.op(op::ADD, &[d1, v], &[a1], opts(vec![(0, F::U8(4))]));
+    a.op(op::LEAKY_RELU, &[a1], &[l1], opts(vec![(0, F::F32(0.2))]));
+    a.op(op::HARD_SWISH, &[l1], &[h1], opts(vec![]));
+    a.op(op::RELU_N1_TO_1, &[h1], &[r1], None);
+    let t1 = a.tensor("t1", &[1, 5, 5, 4]);
+    let t2 = a.tensor("t2", &[1, 5, 5, 4]);
+    let t3 = a.tensor("t3", &[1, 5, 5, 4]);
+    a.op(op::RELU, &[s1], &[t1], None);
+    a.op(op::RELU6, &[t1], &[t2], None);
+    a.op(op::TANH, &[t2], &[t3], None);
+    a.inputs = vec![x, v];
+    a.outputs = vec![r1, t3];
+
+    let mut b = TModel::new();
+    let x = b.tensor("x", &[1, 8, 8, 8]);
+    let s2d = b.tensor("s2d", &[1, 4, 4, 32]);
+    b.op(op::SPACE_TO_DEPTH, &[x], &[s2d], opts(vec![(0, F::I32(2))]));
+    let shape = b.const_i32("shape", &[3], &[1, 16, 32]);
+    let rs = b.tensor("rs", &[1, 16, 32]);
+    b.op(op::RESHAPE, &[s2d, shape], &[rs], None);
+    let axis = b.const_i32("axis", &[1], &[2]);
+    let ex = b.tensor("ex", &[1, 16, 1, 32]);
+    b.op(op::EXPAND_DIMS, &[rs, axis], &[ex], opts(vec![]));
+    let sq = b.tensor("sq", &[1, 16, 32]);
+    b.op(
+        op::SQUEEZE,
+        &[ex],
+        &[sq],
+        opts(vec![(0, F::VecI32(vec![2]))]),
+    );
+    let pads = b.const_i32("pads", &[4, 2], &[0, 0, 1, 0, 2, 3, 0, 0]);
+    let half = b.const_f32("half", &[], &[0.5]);
+    let pv = b.tensor("pv", &[1, 9, 13, 8]);
+    b.op(op::PADV2, &[x, pads, half], &[pv], opts(vec![]));
+    // Dilated SAME conv, TANH fused.
+    let w = b.const_f32("w", &[4, 3, 3, 4], &ramp(4 * 9 * 4, 0.05));
+    let bias = b.const_f32("bias", &[4], &[0.1, -0.2, 0.3, 0.0]);
+    let cv = b.tensor("cv", &[1, 8, 8, 4]);
+    let conv = opts(vec![
+        (0, F::U8(0)),
+        (1, F::I32(1)),
+        (2, F::I32(1)),
+        (3, F::U8(4)),
+        (4, F::I32(2)),
+        (5, F::I32(2)),
+    ]);
+    b.op(op::CONV_2D, &[x, w, bias], &[cv], conv);
+    // Depthwise, multiplier 2, stride 2 SAME, RELU_N1_TO_1 fused.
+    let dw_w = b.const_f32("dw_w", &[1, 3, 3, 16], &ramp(9 * 16, 0.1));
+    let dw_b = b.const_f32("dw_b", &[16], &ramp(16, 0.01));
+    let dw = b.tensor("dw", &[1, 4, 4, 16]);
+    let dwo = opts(vec![
+        (0, F::U8(0)),
+        (1, F::I32(2)),
+        (2, F::I32(2)),
+        (3, F::I32(2)),
+        (4, F::U8(2)),
+    ]);
+    b.op(op::DEPTHWISE_CONV_2D, &[x, dw_w, dw_b], &[dw], dwo);
+    let size_a = b.const_i32("size_a", &[2], &[7, 9]);
+    let ra = b.tensor("ra", &[1, 7, 9, 16]);
+    b.op(
+        op::RESIZE_BILINEAR,
+        &[dw, size_a],
+        &[ra],
+        opts(vec![(2, F::U8(1))]),
+    );
+    let size_n = b.const_i32("size_n", &[2], &[10, 6]);
+    let rn = b.tensor("rn", &[1, 10, 6, 16]);
+    b.op(op::RESIZE_BILINEAR, &[dw, size_n], &[rn], opts(vec![]));
+    let d2s = b.tensor("d2s", &[1, 8, 8, 4]);
+    b.op(
+        op::DEPTH_TO_SPACE,
+        &[dw],
+        &[d2s],
+        opts(vec![(0, F::I32(2))]),
+    );
+    let cc = b.tensor("cc", &[1, 8, 8, 8]);
+    b.op(
+        op::CONCATENATION,
+        &[cv, d2s],
+        &[cc],
+        opts(vec![(0, F::I32(-1))]),
+    );
+    b.inputs = vec![x];
+    b.outputs = vec![sq, pv, ra, rn, cc];
+    vec![("synth_elementwise", a), ("synth_layout", b)]
+}
+
+#[test]
+fn synthetic_models_convert() {
+    let out = std::env::var_os("TESSERA_TFLITE_SYNTH_OUT").map(std::path::PathBuf::from);
+    for (name, m) in synthetic_models() {
+        let g = graph(&m);
+        assert_topological(&g);
+        if name == "synth_elementwise" {
+            // TFLite does not apply a fused TANH (it has no clamp range): only the TANH
+            // operator becomes a Tanh node.
+            assert_eq!(op_types(&g).iter().filter(|t| **t == "Tanh").count(), 1);
+        }
+        if let Some(dir) = &out {
+            std::fs::write(dir.join(format!("{name}.tflite")), m.build()).unwrap();
+        }
+    }
+}

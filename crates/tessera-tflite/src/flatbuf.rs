@@ -308,9 +308,12 @@ pub(crate) mod build {
         let slots = max_id.map_or(0, |m| m + 1);
         let vt_len = 4 + 2 * slots;
         // Inline layout: soffset, then fields in order.
+        // Scalars sit at their natural alignment (the table itself is 4-aligned), as TFLite's
+        // own verifier requires.
         let mut offsets = vec![0u16; slots];
         let mut cursor = 4usize;
         for (id, f) in &t.0 {
+            cursor = cursor.next_multiple_of(inline_size(f));
             offsets[*id] = cursor as u16;
             cursor += inline_size(f);
         }
@@ -325,7 +328,10 @@ pub(crate) mod build {
         let pos = buf.len();
         buf.extend_from_slice(&((pos - vtable) as i32).to_le_bytes());
         let mut refs = Vec::new();
-        for (_, f) in &t.0 {
+        for (id, f) in &t.0 {
+            while buf.len() < pos + offsets[*id] as usize {
+                buf.push(0);
+            }
             match f {
                 F::U8(v) => buf.push(*v),
                 F::I32(v) => buf.extend_from_slice(&v.to_le_bytes()),
@@ -336,6 +342,9 @@ pub(crate) mod build {
                     buf.extend_from_slice(&[0; 4]);
                 }
             }
+        }
+        while buf.len() < pos + table_len {
+            buf.push(0);
         }
         for (at, f) in refs {
             let target = write_child(buf, f);
@@ -364,7 +373,13 @@ pub(crate) mod build {
                 let d: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 write_vec(buf, v.len(), &d)
             }
-            F::VecU8(v) => write_vec(buf, v.len(), v),
+            F::VecU8(v) => {
+                // Byte vectors hold tensor data: start the elements 16-aligned.
+                while buf.len() % 16 != 12 {
+                    buf.push(0);
+                }
+                write_vec(buf, v.len(), v)
+            }
             F::VecU16(v) => {
                 let d: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 write_vec(buf, v.len(), &d)

@@ -183,7 +183,10 @@ impl TModel {
                     .with(1, F::VecI32(o.inputs.clone()))
                     .with(2, F::VecI32(o.outputs.clone()));
                 if let Some(opts) = &o.options {
-                    t = t.with(3, F::U8(1)).with(4, F::Table(opts.clone()));
+                    let builtin = self.codes[o.code as usize].0;
+                    t = t
+                        .with(3, F::U8(options_type(builtin)))
+                        .with(4, F::Table(opts.clone()));
                 }
                 t
             })
@@ -212,6 +215,32 @@ impl TModel {
             .with(3, F::Str("test model".into()))
             .with(4, F::VecTable(buffers));
         finish(&model, b"TFL3")
+    }
+}
+
+/// The `BuiltinOptions` union type of an operator's options table.
+fn options_type(builtin: i32) -> u8 {
+    use crate::tflite::op;
+    match builtin {
+        op::CONV_2D => 1,
+        op::DEPTHWISE_CONV_2D => 2,
+        op::AVERAGE_POOL_2D | op::MAX_POOL_2D => 5,
+        op::CONCATENATION => 10,
+        op::ADD => 11,
+        op::RESIZE_BILINEAR => 15,
+        op::RESHAPE => 17,
+        op::SPACE_TO_DEPTH => 19,
+        op::MUL => 21,
+        op::PAD => 22,
+        op::SUB => 28,
+        op::DIV => 29,
+        op::SQUEEZE => 30,
+        op::PADV2 => 43,
+        op::EXPAND_DIMS => 52,
+        op::LEAKY_RELU => 75,
+        op::HARD_SWISH => 91,
+        op::DEPTH_TO_SPACE => 94,
+        other => panic!("no options type for builtin {other}"),
     }
 }
 

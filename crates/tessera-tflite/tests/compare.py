@@ -44,6 +44,8 @@ KERNELS = {
 
 def image_like(shape, rng, low, high):
     """A picture-like NHWC float input: colour gradients, a few filled discs, mild noise."""
+    if len(shape) != 4:
+        return rng.uniform(low, high, size=shape).astype(np.float32)
     n, h, w, c = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     img = np.zeros((n, h, w, c), np.float32)
@@ -123,7 +125,7 @@ def main():
     ap.add_argument("--spread-factor", type=float, default=2.0)
     ap.add_argument("--image", type=pathlib.Path, help="a photo to use as one more input")
     ap.add_argument("--layers", action="store_true", help="compare intermediate tensors too")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
 
     stems = args.models or sorted(p.stem for p in args.tflite_dir.glob("*.tflite"))
     if not stems:
