@@ -9,6 +9,16 @@
 //! Every problem in the file is an [`ConvertError`]: the reader checks each flatbuffer offset,
 //! so a truncated or corrupt model is reported, never a panic.
 //!
+//! Operators: CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB, MUL, DIV, PAD, PADV2, MAX_POOL_2D,
+//! AVERAGE_POOL_2D, CONCATENATION, RESHAPE, SQUEEZE, EXPAND_DIMS, RESIZE_BILINEAR,
+//! DEPTH_TO_SPACE, SPACE_TO_DEPTH, LOGISTIC, RELU, RELU6, RELU_N1_TO_1, TANH, LEAKY_RELU,
+//! HARD_SWISH, and DEQUANTIZE / DENSIFY of constants ([`supported_operators`]). Fused
+//! activations become separate nodes, applied as TFLite applies them (see `convert.rs`).
+//!
+//! Checking a conversion against TFLite itself: `tests/compare.py` runs ai-edge-litert and
+//! onnxruntime on the same inputs (the `tflite2onnx` example writes the `.onnx` files);
+//! `tests/fetch_fixtures.sh` fetches the pose models the fixture tests need.
+//!
 //! ```no_run
 //! let tflite = std::fs::read("pose_landmark_lite.tflite")?;
 //! let info = tessera_tflite::inspect(&tflite)?;
