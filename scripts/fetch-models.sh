@@ -58,3 +58,17 @@ if missing:
                     out.write(data)
 print(f"image fixtures ready in {folder}")
 PY
+
+# The MediaPipe pose models the TFLite converter's tests read (npm @mediapipe/pose), checked by
+# sha256; fetched again only when one is missing or differs.
+pose="${TESSERA_HOME:-$HOME/.cache/tessera}/fixtures/mediapipe-pose"
+pose_sums="a63c614bef30d35947f13be361820b1e4e3bec9cfeebf4d11216a18373108e85  pose_detection.tflite
+f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61  pose_landmark_lite.tflite
+e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f  pose_landmark_full.tflite
+59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe  pose_landmark_heavy.tflite"
+pose_ok() { (cd "$pose" 2>/dev/null && echo "$pose_sums" | sha256sum --quiet -c - >/dev/null 2>&1); }
+if ! pose_ok; then
+  crates/tessera-tflite/tests/fetch_fixtures.sh "$pose" >/dev/null
+  pose_ok || { echo "the pose models in $pose do not match their sha256" >&2; exit 1; }
+fi
+echo "pose fixtures ready in $pose"

@@ -1,10 +1,11 @@
 //! Conversion of the real MediaPipe pose models.
 //!
 //! Tests cannot download, so they read the models from the folder named by
-//! `TESSERA_TFLITE_FIXTURES` (`tests/fetch_fixtures.sh DIR` fills one from the npm package
-//! `@mediapipe/pose`). Unset, these tests fail: a silent skip would pass CI without checking
-//! anything. Set `TESSERA_TFLITE_ONNX_OUT` to a folder to also write the converted models
-//! there, for `tests/compare.py`.
+//! `TESSERA_TFLITE_FIXTURES`, by default `$TESSERA_HOME/fixtures/mediapipe-pose` (or
+//! `~/.cache/tessera/fixtures/mediapipe-pose`), which `scripts/fetch-models.sh` fills from the npm
+//! package `@mediapipe/pose` (through `tests/fetch_fixtures.sh DIR`). Missing, these tests fail: a
+//! silent skip would pass CI without checking anything. Set `TESSERA_TFLITE_ONNX_OUT` to a folder
+//! to also write the converted models there, for `tests/compare.py`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -14,15 +15,27 @@ use tessera_tflite::onnx::{GraphProto, ModelProto, data_type};
 use tessera_tflite::{ConvertError, TensorType, convert, inspect};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let Some(dir) = std::env::var_os("TESSERA_TFLITE_FIXTURES") else {
-        panic!(
-            "TESSERA_TFLITE_FIXTURES is not set: point it at a folder with pose_detection.tflite \
-             and pose_landmark_{{lite,full,heavy}}.tflite; \
-             crates/tessera-tflite/tests/fetch_fixtures.sh DIR writes them from npm's @mediapipe/pose"
-        );
+    let dir = match std::env::var_os("TESSERA_TFLITE_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("TESSERA_HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tessera"))
+                })
+                .expect("HOME or TESSERA_HOME");
+            home.join("fixtures/mediapipe-pose")
+        }
     };
-    let path = PathBuf::from(dir).join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
+    let path = dir.join(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read fixture {}: {e}; run scripts/fetch-models.sh (or \
+             crates/tessera-tflite/tests/fetch_fixtures.sh DIR and set TESSERA_TFLITE_FIXTURES=DIR)",
+            path.display()
+        )
+    })
 }
 
 /// ONNX operators a converted pose model may contain.
