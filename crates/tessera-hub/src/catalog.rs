@@ -122,20 +122,7 @@ pub enum Source {
     },
     /// A file inside a package of the npm registry, fetched with the registry's own client
     /// (`npm pack name@version`, through whatever registry npm is configured for).
-    Npm {
-        /// The pinned package, `name@version` (`@scope/name@version`).
-        package: String,
-        /// The path of the file inside the tarball (`package/...`); with `chunks`, the JSON index
-        /// that lists the file's chunks.
-        member: String,
-        /// Only bytes `[start, end)` of the member (a model packed inside a bigger file).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        range: Option<[u64; 2]>,
-        /// The key in the index (`member`) whose `chunks` (`{hash, offsets: [start, end]}`, each
-        /// a file beside the index named by its sha256) are the file, in order.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        chunks: Option<String>,
-    },
+    Npm(NpmSource),
     /// A plain URL (`https://`, or `http://` for local mirrors).
     Https {
         /// The URL.
@@ -146,6 +133,24 @@ pub enum Source {
         /// Its path.
         path: PathBuf,
     },
+}
+
+/// A [`Source::Npm`]: which bytes of which package make the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpmSource {
+    /// The pinned package, `name@version` (`@scope/name@version`).
+    pub package: String,
+    /// The path of the file inside the tarball (`package/...`); with `chunks`, the JSON index
+    /// that lists the file's chunks.
+    pub member: String,
+    /// Only bytes `[start, end)` of the member (a model packed inside a bigger file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[u64; 2]>,
+    /// The key in the index (`member`) whose `chunks` (`{hash, offsets: [start, end]}`, each
+    /// a file beside the index named by its sha256) are the file, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<String>,
 }
 
 /// One piece of a [`Source::Pip`]: a member of one wheel.
@@ -330,12 +335,12 @@ impl Source {
                     }
                 }
             }
-            Source::Npm {
+            Source::Npm(NpmSource {
                 package,
                 member,
                 range,
                 chunks,
-            } => {
+            }) => {
                 if split_npm_package(package).is_none() {
                     return Err(format!(
                         "npm package `{package}` must be pinned as `name@version` with an exact version"
@@ -388,17 +393,12 @@ impl fmt::Display for Source {
                 }
                 Ok(())
             }
-            Source::Npm {
-                package,
-                member,
-                range,
-                chunks,
-            } => {
-                write!(f, "npm {package}:{member}")?;
-                if let Some([start, end]) = range {
+            Source::Npm(npm) => {
+                write!(f, "npm {}:{}", npm.package, npm.member)?;
+                if let Some([start, end]) = npm.range {
                     write!(f, "[{start}..{end}]")?;
                 }
-                if let Some(key) = chunks {
+                if let Some(key) = &npm.chunks {
                     write!(f, " chunks of {key}")?;
                 }
                 Ok(())

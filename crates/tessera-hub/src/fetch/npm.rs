@@ -12,20 +12,10 @@ use std::process::Command;
 use serde::Deserialize;
 
 use super::{Fetcher, PackageCache, Target, last_lines};
-use crate::catalog::split_npm_package;
+use crate::catalog::{NpmSource, split_npm_package};
 use crate::error::{HubError, Result};
 use crate::progress::Progress;
 use crate::store::Store;
-
-/// Which bytes of an unpacked package make the file.
-pub(super) struct NpmFile<'a> {
-    /// The member (`package/...`), or the chunk index with `chunks`.
-    pub(super) member: &'a str,
-    /// Only these bytes of the member.
-    pub(super) range: Option<[u64; 2]>,
-    /// The key of the file in the chunk index.
-    pub(super) chunks: Option<&'a str>,
-}
 
 /// An index entry: the file as chunks, each `{hash, offsets: [start, end]}`.
 #[derive(Deserialize)]
@@ -40,14 +30,14 @@ struct Chunk {
 }
 
 impl Fetcher<'_> {
-    /// Writes the file of `package` that `file` describes into the blob of `target`.
+    /// Writes the file `source` describes into the blob of `target`.
     pub(super) fn fetch_npm(
         &self,
         target: &Target<'_>,
-        package: &str,
-        file: &NpmFile<'_>,
+        source: &NpmSource,
         packages: &mut PackageCache,
     ) -> Result<()> {
+        let package = source.package.as_str();
         let unpacked = self.npm_package(package, packages)?;
         let progress = Progress::start(
             self.config.progress,
@@ -56,7 +46,7 @@ impl Fetcher<'_> {
         );
         let mut out = self.new_blob_writer(target)?;
         let temp = out.path().to_path_buf();
-        assemble(&unpacked, package, file, &mut |input: &mut dyn Read| {
+        assemble(&unpacked, source, &mut |input: &mut dyn Read| {
             out.copy_from(input, &progress)
                 .map_err(|e| HubError::io(&temp, e))
         })?;
@@ -146,18 +136,18 @@ pub(super) fn unpack(tarball: &Path, into: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Feeds the bytes of `file` from the unpacked package in `folder` to `write`, in order.
+/// Feeds the bytes `file` names from the unpacked package in `folder` to `write`, in order.
 pub(super) fn assemble(
     folder: &Path,
-    package: &str,
-    file: &NpmFile<'_>,
+    file: &NpmSource,
     write: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
 ) -> Result<()> {
+    let package = file.package.as_str();
     let npm_error = |message: String| HubError::Npm {
         package: package.to_string(),
         message,
     };
-    let member = member_path(folder, file.member).ok_or_else(|| {
+    let member = member_path(folder, &file.member).ok_or_else(|| {
         npm_error(format!(
             "member `{}` must be a relative path inside the package",
             file.member
@@ -172,10 +162,10 @@ pub(super) fn assemble(
             _ => HubError::io(path, e),
         })
     };
-    match (file.range, file.chunks) {
-        (None, None) => write(&mut open(&member, file.member)?),
+    match (file.range, file.chunks.as_deref()) {
+        (None, None) => write(&mut open(&member, &file.member)?),
         (Some([start, end]), _) => {
-            let mut input = open(&member, file.member)?;
+            let mut input = open(&member, &file.member)?;
             let length = input
                 .metadata()
                 .map_err(|e| HubError::io(&member, e))?
@@ -274,9 +264,19 @@ mod tests {
         path
     }
 
-    fn read(folder: &Path, file: &NpmFile<'_>) -> Result<Vec<u8>> {
+    /// `member` of the test package, or a range of it, or the chunks `key` lists in it.
+    fn file(member: &str, range: Option<[u64; 2]>, chunks: Option<&str>) -> NpmSource {
+        NpmSource {
+            package: "pkg@1.0.0".into(),
+            member: member.into(),
+            range,
+            chunks: chunks.map(String::from),
+        }
+    }
+
+    fn read(folder: &Path, file: &NpmSource) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        assemble(folder, "pkg@1.0.0", file, &mut |input: &mut dyn Read| {
+        assemble(folder, file, &mut |input: &mut dyn Read| {
             input
                 .read_to_end(&mut bytes)
                 .map(drop)
@@ -293,77 +293,42 @@ mod tests {
             r#"{{"/models/x": {{"chunks": [{{"hash": "{a}", "offsets": [0, 3]}}, {{"hash": "{b}", "offsets": [3, 5]}}], "size": 5}},
                 "/models/gap": {{"chunks": [{{"hash": "{b}", "offsets": [1, 3]}}]}}}}"#
         );
-        let files: [(&str, &[u8]); 4] = [
+        let (chunk_a, chunk_b) = (format!("package/dist/{a}"), format!("package/dist/{b}"));
+        let files: Vec<(&str, &[u8])> = vec![
             ("package/model.bin", b"0123456789"),
             ("package/dist/index.json", index.as_bytes()),
-            (&format!("package/dist/{a}"), b"abc"),
-            (&format!("package/dist/{b}"), b"de"),
+            (&chunk_a, b"abc"),
+            (&chunk_b, b"de"),
         ];
-        let files: Vec<(&str, &[u8])> = files.to_vec();
         let tgz = tarball(dir.path(), &files);
         let folder = unpacked_folder(&tgz);
         unpack(&tgz, &folder).unwrap();
-        let whole = NpmFile {
-            member: "package/model.bin",
-            range: None,
-            chunks: None,
-        };
-        assert_eq!(read(&folder, &whole).unwrap(), b"0123456789");
-        let cut = NpmFile {
-            range: Some([2, 5]),
-            ..whole
-        };
-        assert_eq!(read(&folder, &cut).unwrap(), b"234");
-        let chunks = NpmFile {
-            member: "package/dist/index.json",
-            range: None,
-            chunks: Some("/models/x"),
-        };
-        assert_eq!(read(&folder, &chunks).unwrap(), b"abcde");
+        let model = "package/model.bin";
+        let index = "package/dist/index.json";
+        assert_eq!(
+            read(&folder, &file(model, None, None)).unwrap(),
+            b"0123456789"
+        );
+        assert_eq!(
+            read(&folder, &file(model, Some([2, 5]), None)).unwrap(),
+            b"234"
+        );
+        assert_eq!(
+            read(&folder, &file(index, None, Some("/models/x"))).unwrap(),
+            b"abcde"
+        );
 
         // What is wrong is said: a missing member, a range past the end, an unknown key, chunks
         // that leave a gap, a path out of the package.
-        let missing = NpmFile {
-            member: "package/none.bin",
-            range: None,
-            chunks: None,
-        };
-        assert!(
-            matches!(read(&folder, &missing), Err(HubError::MissingMember { member, .. }) if member == "package/none.bin")
-        );
-        let past = NpmFile {
-            member: "package/model.bin",
-            range: Some([0, 11]),
-            chunks: None,
-        };
-        assert!(
-            read(&folder, &past)
-                .unwrap_err()
-                .to_string()
-                .contains("fewer than the range's end")
-        );
-        for (key, says) in [
-            ("/models/y", "has no entry"),
-            ("/models/gap", "does not follow"),
-        ] {
-            let file = NpmFile {
-                chunks: Some(key),
-                ..chunks
-            };
-            let error = read(&folder, &file).unwrap_err().to_string();
-            assert!(error.contains(says), "{error}");
-        }
-        let escape = NpmFile {
-            member: "../outside",
-            range: None,
-            chunks: None,
-        };
-        assert!(
-            read(&folder, &escape)
-                .unwrap_err()
-                .to_string()
-                .contains("relative path")
-        );
+        assert!(matches!(
+            read(&folder, &file("package/none.bin", None, None)),
+            Err(HubError::MissingMember { member, .. }) if member == "package/none.bin"
+        ));
+        let error = |f: NpmSource| read(&folder, &f).unwrap_err().to_string();
+        assert!(error(file(model, Some([0, 11]), None)).contains("fewer than the range's end"));
+        assert!(error(file(index, None, Some("/models/y"))).contains("has no entry"));
+        assert!(error(file(index, None, Some("/models/gap"))).contains("does not follow"));
+        assert!(error(file("../outside", None, None)).contains("relative path"));
     }
 
     #[test]

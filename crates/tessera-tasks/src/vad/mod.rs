@@ -24,7 +24,7 @@ use tessera_hub::LocalModel;
 use crate::TaskError;
 use crate::audio;
 use crate::registry::{
-    Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, abandoned,
+    Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
     file_bytes,
 };
 
@@ -350,15 +350,9 @@ impl Runner for VadRunner {
         jobs: Vec<VadJob>,
         cancelled: &Cancelled<'_>,
     ) -> Vec<Result<VadResult, TaskError>> {
-        jobs.into_iter()
-            .enumerate()
-            .map(|(index, job)| {
-                if cancelled.job(index) {
-                    return Err(abandoned());
-                }
-                segments(&mut self.vad, &job.samples, job.options)
-            })
-            .collect()
+        each_job(jobs, cancelled, |job| {
+            segments(&mut self.vad, &job.samples, job.options)
+        })
     }
 }
 

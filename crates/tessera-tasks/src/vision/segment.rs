@@ -15,7 +15,7 @@ use tessera_hub::LocalModel;
 use super::image::{Picture, decode, png};
 use crate::TaskError;
 use crate::registry::{
-    Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, abandoned,
+    Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
     file_bytes,
 };
 
@@ -151,15 +151,7 @@ impl Runner for SegmentRunner {
         jobs: Vec<SegmentJob>,
         cancelled: &Cancelled<'_>,
     ) -> Vec<Result<SegmentOutput, TaskError>> {
-        jobs.into_iter()
-            .enumerate()
-            .map(|(index, job)| {
-                if cancelled.job(index) {
-                    return Err(abandoned());
-                }
-                self.mask(job)
-            })
-            .collect()
+        each_job(jobs, cancelled, |job| self.mask(job))
     }
 }
 

@@ -5,6 +5,7 @@ mod bench_chat;
 mod bench_speak;
 mod bench_transcribe;
 mod bench_vad;
+mod bench_vision;
 mod bench_voice;
 mod chat;
 mod embed;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Speak(args)) => bench_speak::run(args),
         Command::Bench(BenchCommand::Transcribe(args)) => bench_transcribe::run(args),
         Command::Bench(BenchCommand::Voice(args)) => bench_voice::run(args),
+        Command::Bench(BenchCommand::Vision(args)) => bench_vision::run(args),
     }
 }
 
