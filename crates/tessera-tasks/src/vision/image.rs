@@ -107,11 +107,17 @@ where
     [P::Subpixel]: image::EncodableLayout,
     C: std::ops::Deref<Target = [P::Subpixel]>,
 {
-    let mut out = Cursor::new(Vec::new());
+    // Fast deflate: masks are mostly flat, so they shrink well anyway, and the answer is sent at once.
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    );
     image
-        .write_to(&mut out, ImageFormat::Png)
+        .write_with_encoder(encoder)
         .map_err(|e| TaskError::Internal(format!("could not encode a PNG: {e}")))?;
-    Ok(out.into_inner())
+    Ok(out)
 }
 
 #[cfg(test)]
