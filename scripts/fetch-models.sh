@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2 smollm2-135m-instruct qwen2.5-coder-0.5b-instruct silero-vad piper-en-us-joe-medium whisper-base whisper-tiny.en isnet-general-small)
+TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2 smollm2-135m-instruct qwen2.5-coder-0.5b-instruct silero-vad piper-en-us-joe-medium whisper-base whisper-tiny.en isnet-general-small yolov8n-320-nudenet)
 
 # TESSERA_BIN names a binary built already (CI builds it with the tests: a `-p tessera` build would
 # resolve the dependencies' features differently and compile many of them a second time).
@@ -36,6 +36,7 @@ wanted = {
     "chelsea.png": "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
     "coffee.png": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
     "rocket.jpg": "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+    "camera.png": "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
 }
 sha = lambda data: hashlib.sha256(data).hexdigest()
 def present(name):

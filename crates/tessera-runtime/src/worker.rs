@@ -373,10 +373,13 @@ fn gather(first: Job, queue: &Receiver<Job>, spec: &WorkerSpec) -> Vec<Job> {
         return vec![first];
     }
     let budget = spec.config.budget;
+    let max_cost = match spec.batching {
+        Batching::Pixels => budget.max_pixels,
+        _ => budget.max_tokens,
+    };
     let mut cost = first.cost;
     let mut jobs = vec![first];
-    let room =
-        |cost: usize, jobs: &Vec<Job>| cost < budget.max_tokens && jobs.len() < budget.max_rows;
+    let room = |cost: usize, jobs: &Vec<Job>| cost < max_cost && jobs.len() < budget.max_rows;
     while room(cost, &jobs) {
         match queue.try_recv() {
             Ok(job) => {
@@ -607,6 +610,23 @@ mod tests {
             vec![1, 8],
             "the 8 queued jobs ran as one batch"
         );
+    }
+
+    #[test]
+    fn images_are_merged_up_to_the_pixel_budget() {
+        let (worker, calls, gate) = worker(Batching::Pixels, 64);
+        let image = 700_000; // pixels: two fit in the default budget of 4 × 640², a third tips it
+        let first = worker.submit(Box::new(1u32), image).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let rest: Vec<_> = (2..=9u32)
+            .map(|n| worker.submit(Box::new(n), image).unwrap())
+            .collect();
+        gate.store(true, Ordering::SeqCst);
+        assert_eq!(answer(first), Ok(1));
+        for (n, receiver) in (2..=9).zip(rest) {
+            assert_eq!(answer(receiver), Ok(n));
+        }
+        assert_eq!(*calls.lock().unwrap(), vec![1, 3, 3, 2]);
     }
 
     #[test]

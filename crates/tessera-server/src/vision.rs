@@ -1,12 +1,18 @@
 //! The vision routes. Each takes images either as a multipart upload (one or more fields named
-//! `image`, plus text fields) or as JSON (`image`: base64 or a `data:` URL, or `images`: several).
+//! `image`, plus text fields) or as JSON (`image`: base64 or a `data:` URL, or `images`: several),
+//! with the route's own settings beside them (text fields, or JSON members).
+
+use std::str::FromStr;
 
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tessera_runtime::RuntimeError;
+use tessera_tasks::Frontend;
+use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest, Detections};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 use utoipa::ToSchema;
 
@@ -17,10 +23,38 @@ use crate::{ApiError, AppState};
 /// The most images one request may carry.
 const MAX_IMAGES: usize = 16;
 
-/// Images and the model, however they were sent.
-struct ImagesIn {
+/// Images, the model and the route's settings, however they were sent.
+struct ImagesIn<P> {
     model: Option<String>,
     images: Vec<Vec<u8>>,
+    params: P,
+}
+
+/// The settings a route takes beside its images: JSON members (flattened into the body) or
+/// multipart text fields of the same names.
+trait RouteParams: DeserializeOwned + Default + Send {
+    /// Takes the multipart text field `name`; `Ok(false)` when the route has no such setting.
+    fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError>;
+}
+
+/// A route with no settings beside its images.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct NoParams {}
+
+impl RouteParams for NoParams {
+    fn set_field(&mut self, _name: &str, _value: &str) -> Result<bool, ApiError> {
+        Ok(false)
+    }
+}
+
+/// A multipart text field read as a number.
+fn form_number<T: FromStr>(name: &'static str, value: &str) -> Result<T, ApiError> {
+    value.trim().parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "the form field `{name}` must be a number, not `{value}`"
+        ))
+        .param(name)
+    })
 }
 
 /// A vision request as JSON.
@@ -35,6 +69,15 @@ pub(crate) struct VisionJson {
     images: Option<Vec<String>>,
 }
 
+/// A vision request as JSON: the images, and the route's settings beside them.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct JsonIn<P> {
+    #[serde(flatten)]
+    images: VisionJson,
+    #[serde(flatten)]
+    params: P,
+}
+
 /// A vision request as a multipart form.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the multipart fields; `read_images` reads them
@@ -47,7 +90,10 @@ pub(crate) struct VisionForm {
 }
 
 /// Reads the images of a multipart or JSON request.
-async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, ApiError> {
+async fn read_images<P: RouteParams>(
+    request: Request,
+    state: &AppState,
+) -> Result<ImagesIn<P>, ApiError> {
     let multipart = request
         .headers()
         .get(CONTENT_TYPE)
@@ -58,25 +104,31 @@ async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, Api
         let mut found = ImagesIn {
             model: None,
             images: Vec::new(),
+            params: P::default(),
         };
         while let Some(field) = form.next_field().await? {
-            match field.name().unwrap_or_default() {
-                "image" | "file" => found.images.push(field.bytes().await?.to_vec()),
-                "model" => {
-                    found.model = Some(field.text().await.map_err(|_| {
-                        ApiError::bad_request("the form field `model` is not UTF-8 text")
-                    })?)
-                }
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "unknown form field `{other}`; send `image` (repeatable) and `model`"
-                    )));
-                }
+            let name = field.name().unwrap_or_default().to_string();
+            if name == "image" || name == "file" {
+                found.images.push(field.bytes().await?.to_vec());
+                continue;
+            }
+            let text = field.text().await.map_err(|_| {
+                ApiError::bad_request(format!("the form field `{name}` is not UTF-8 text"))
+            })?;
+            if name == "model" {
+                found.model = Some(text);
+            } else if !found.params.set_field(&name, &text)? {
+                return Err(ApiError::bad_request(format!(
+                    "unknown form field `{name}`; this route reads `image` (repeatable), `model` and the settings its documentation lists"
+                )));
             }
         }
         found
     } else {
-        let ApiJson(body) = ApiJson::<VisionJson>::from_request(request, state).await?;
+        let ApiJson(JsonIn {
+            images: body,
+            params,
+        }) = ApiJson::<JsonIn<P>>::from_request(request, state).await?;
         let texts = match (body.image, body.images) {
             (Some(one), None) => vec![one],
             (None, Some(many)) => many,
@@ -101,6 +153,7 @@ async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, Api
         ImagesIn {
             model: body.model,
             images,
+            params,
         }
     };
     if found.images.is_empty() {
@@ -186,7 +239,7 @@ const SEGMENT_MODEL: &str = "isnet-general-small";
     tag = "vision",
     request_body(content(
         (VisionForm = "multipart/form-data"),
-        (VisionJson = "application/json"),
+        (JsonIn<NoParams> = "application/json"),
     )),
     operation_id = "segmentImage",
     responses(
@@ -199,37 +252,225 @@ pub(crate) async fn segment(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let found = read_images(request, &state).await?;
+    let found = read_images::<NoParams>(request, &state).await?;
     let model = found.model.unwrap_or_else(|| SEGMENT_MODEL.to_string());
-    let several = found.images.len() > 1;
-    let runs = found.images.into_iter().map(|image| {
-        state
-            .runtime
-            .run::<SegmentFrontend>(&model, SegmentRequest { image })
-    });
-    let results = futures_util::future::join_all(runs).await;
+    let requests = found
+        .images
+        .into_iter()
+        .map(|image| SegmentRequest { image });
+    let results = run_each::<SegmentFrontend>(&state, &model, requests).await?;
     let engine = base64::engine::general_purpose::STANDARD;
-    let mut data = Vec::with_capacity(results.len());
-    for (index, result) in results.into_iter().enumerate() {
-        let found = result.map_err(|e| match several {
-            true => blame_the_image(e).about_input(index),
-            false => blame_the_image(e),
-        })?;
-        data.push(SegmentationOut {
+    let data = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, found)| SegmentationOut {
             index,
             width: found.width,
             height: found.height,
             foreground: found.foreground,
             mask: engine.encode(&found.mask_png),
             cutout: engine.encode(&found.cutout_png),
-        });
-    }
-    let mut response = axum::Json(SegmentResponse {
+        })
+        .collect();
+    let body = SegmentResponse {
         object: "list",
         model: model.clone(),
         data,
-    })
-    .into_response();
+    };
+    Ok(labelled(model, body))
+}
+
+/// Runs one request per image on `model`, concurrently (the worker batches what the family can);
+/// the answers in order, or the first error, naming its image when there are several.
+async fn run_each<F: Frontend>(
+    state: &AppState,
+    model: &str,
+    requests: impl Iterator<Item = F::Request>,
+) -> Result<Vec<F::Response>, ApiError> {
+    let runs: Vec<_> = requests
+        .map(|request| state.runtime.run::<F>(model, request))
+        .collect();
+    let several = runs.len() > 1;
+    let results = futures_util::future::join_all(runs).await;
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| {
+            result.map_err(|e| match several {
+                true => blame_the_image(e).about_input(index),
+                false => blame_the_image(e),
+            })
+        })
+        .collect()
+}
+
+/// The JSON answer, labelled with its model for the metrics.
+fn labelled(model: String, body: impl Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
     response.extensions_mut().insert(ModelLabel(model));
-    Ok(response)
+    response
+}
+
+/// Detection settings beside the images; each defaults to the model's catalog options.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct DetectParams {
+    /// The confidence a box needs, 0 to 1 (default: the model's, 0.2 for the NudeNet detector).
+    #[schema(example = 0.25)]
+    confidence: Option<f32>,
+    /// Boxes of one class overlapping more than this (intersection over union, 0 to 1) keep
+    /// only the most confident (default: the model's, usually 0.45).
+    #[schema(example = 0.45)]
+    iou: Option<f32>,
+    /// The most boxes per image (default 300).
+    max_detections: Option<usize>,
+}
+
+impl RouteParams for DetectParams {
+    fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError> {
+        match name {
+            "confidence" => self.confidence = Some(form_number("confidence", value)?),
+            "iou" => self.iou = Some(form_number("iou", value)?),
+            "max_detections" => self.max_detections = Some(form_number("max_detections", value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A detection request as a multipart form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the multipart fields; `read_images` reads them
+pub(crate) struct DetectForm {
+    /// The image: JPEG, PNG, WebP, BMP or GIF (its first frame). Repeat the field for several.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// A catalog id (default `yolov8n-320-nudenet`).
+    model: Option<String>,
+    /// The confidence a box needs, 0 to 1.
+    confidence: Option<f32>,
+    /// The overlap above which the weaker of two boxes of one class is dropped, 0 to 1.
+    iou: Option<f32>,
+    /// The most boxes per image.
+    max_detections: Option<usize>,
+}
+
+/// A box in the image's pixels (after its EXIF orientation).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BoxOut {
+    /// Left edge.
+    x1: f32,
+    /// Top edge.
+    y1: f32,
+    /// Right edge.
+    x2: f32,
+    /// Bottom edge.
+    y2: f32,
+}
+
+/// One object found.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ObjectOut {
+    /// The class name, from the model.
+    #[schema(example = "FACE_FEMALE")]
+    label: String,
+    /// The class index in the model's output.
+    class_id: usize,
+    /// The class score, 0 to 1.
+    confidence: f32,
+    /// Where it is.
+    #[serde(rename = "box")]
+    bbox: BoxOut,
+}
+
+/// The objects found in one image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DetectionsOut {
+    /// The image's place in the request, from 0.
+    index: usize,
+    /// Its width in pixels (after its EXIF orientation).
+    width: u32,
+    /// Its height in pixels.
+    height: u32,
+    /// The objects, most confident first.
+    objects: Vec<ObjectOut>,
+}
+
+/// The objects found in each image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DetectResponse {
+    /// Always `list`.
+    object: &'static str,
+    /// The model that detected.
+    model: String,
+    /// One entry per image, in order.
+    data: Vec<DetectionsOut>,
+}
+
+/// The model `/v1/vision/detect` uses when the request names none.
+const DETECT_MODEL: &str = "yolov8n-320-nudenet";
+
+/// Find objects in images: boxes, class names and confidences.
+#[utoipa::path(
+    post,
+    path = "/v1/vision/detect",
+    tag = "vision",
+    request_body(content(
+        (DetectForm = "multipart/form-data"),
+        (JsonIn<DetectParams> = "application/json"),
+    )),
+    operation_id = "detectObjects",
+    responses(
+        (status = 200, description = "The objects found in each image", body = DetectResponse),
+        crate::openapi::ModelErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn detect(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let found = read_images::<DetectParams>(request, &state).await?;
+    let model = found.model.unwrap_or_else(|| DETECT_MODEL.to_string());
+    let params = found.params;
+    let requests = found.images.into_iter().map(|image| DetectRequest {
+        image,
+        confidence: params.confidence,
+        iou: params.iou,
+        max_detections: params.max_detections,
+    });
+    let results = run_each::<DetectFrontend>(&state, &model, requests).await?;
+    let data = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, found)| detections_out(index, found))
+        .collect();
+    let body = DetectResponse {
+        object: "list",
+        model: model.clone(),
+        data,
+    };
+    Ok(labelled(model, body))
+}
+
+fn detections_out(index: usize, found: Detections) -> DetectionsOut {
+    DetectionsOut {
+        index,
+        width: found.width,
+        height: found.height,
+        objects: found
+            .objects
+            .into_iter()
+            .map(|object| ObjectOut {
+                label: object.label,
+                class_id: object.class_id,
+                confidence: object.confidence,
+                bbox: BoxOut {
+                    x1: object.bbox.x1,
+                    y1: object.bbox.y1,
+                    x2: object.bbox.x2,
+                    y2: object.bbox.y2,
+                },
+            })
+            .collect(),
+    }
 }

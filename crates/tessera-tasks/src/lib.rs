@@ -26,6 +26,7 @@ pub mod vision;
 
 use std::path::PathBuf;
 
+pub use packing::DEFAULT_MAX_BATCH_PIXELS;
 pub use registry::{
     Batching, Family, Frontend, LlmSettings, LoadContext, LoadedModel, Prepared, Registry,
     RequestLimits, Runner, StepRunner,

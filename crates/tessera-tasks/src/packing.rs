@@ -13,7 +13,12 @@ pub struct Budget {
     pub max_rows: usize,
     /// The fixed cost of one engine call, in padded tokens; larger values favour fewer, fuller batches.
     pub run_cost: usize,
+    /// Most input pixels (the graph's input size, summed over the images) in one vision batch.
+    pub max_pixels: usize,
 }
+
+/// The default pixel budget of one vision batch.
+pub const DEFAULT_MAX_BATCH_PIXELS: usize = 4 * 640 * 640;
 
 impl Default for Budget {
     fn default() -> Self {
@@ -21,6 +26,8 @@ impl Default for Budget {
             max_tokens: 16_384,
             max_rows: 256,
             run_cost: 64,
+            // Four 640 × 640 images, or sixteen at 320 × 320.
+            max_pixels: DEFAULT_MAX_BATCH_PIXELS,
         }
     }
 }
@@ -90,6 +97,7 @@ mod tests {
             max_tokens: 1000,
             max_rows: 8,
             run_cost: 1,
+            ..Budget::default()
         };
         let batches = pack(&lengths, budget);
         for batch in &batches {
@@ -124,6 +132,7 @@ mod tests {
             max_tokens: 64,
             max_rows: 4,
             run_cost: 0,
+            ..Budget::default()
         };
         let batches = pack(&[10, 500, 10], budget);
         assert!(batches.contains(&vec![1]));

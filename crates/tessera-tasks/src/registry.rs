@@ -34,6 +34,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::speech::FAMILY,
     &crate::transcribe::FAMILY,
     &crate::vision::segment::FAMILY,
+    &crate::vision::detect::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
@@ -293,6 +294,9 @@ pub enum Batching {
     /// Jobs arriving together are merged up to the runtime's cost budget, waiting briefly for
     /// more when several arrive at once (text encoders).
     Budget,
+    /// Like `Budget`, with each job's cost in input pixels and the budget's `max_pixels` as the
+    /// bound (images: several per engine call).
+    Pixels,
     /// Jobs join and leave a running set between steps (LLMs: continuous batching); the family
     /// loads a [`StepRunner`].
     Continuous,

@@ -115,6 +115,17 @@ Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kH
 Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. The default model,
 IS-Net from @imgly/background-removal-data, is AGPL-3.0 (see `tessera list`).")]
     Segment(SegmentArgs),
+    /// Find objects in photos: class, confidence and box of each, optionally drawn.
+    #[command(after_help = "Examples:
+  tessera detect people.jpg
+  tessera detect --json --confidence 0.4 a.jpg b.png
+  tessera detect group.jpg --draw boxes.png
+
+Prints one line per object: label, confidence, and the box as x1,y1,x2,y2 in the photo's pixels
+(after its EXIF orientation). The default model, NudeNet's YOLOv8n at 320 px, finds faces and
+body parts (18 classes; `tessera list` shows it); any Ultralytics YOLOv8/YOLO11 detection export
+(output [1, 4 + classes, anchors]) runs as well: `--model path/to/yolo11n.onnx`.")]
+    Detect(DetectArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -177,6 +188,10 @@ pub struct EngineArgs {
     /// Most padded tokens (rows × longest) in one engine call.
     #[arg(long, env = "TESSERA_MAX_BATCH_TOKENS", default_value_t = 16_384)]
     pub max_batch_tokens: usize,
+    /// Most input pixels (images × the model's input size) in one vision engine call: concurrent
+    /// image requests are merged up to it.
+    #[arg(long, env = "TESSERA_MAX_BATCH_PIXELS", default_value_t = tessera_tasks::DEFAULT_MAX_BATCH_PIXELS)]
+    pub max_batch_pixels: usize,
     /// Milliseconds the batcher waits for more requests once several arrive together.
     #[arg(long, env = "TESSERA_BATCH_WAIT_MS", default_value_t = 2)]
     pub batch_wait_ms: u64,
@@ -648,6 +663,31 @@ pub struct SegmentArgs {
     pub engine: EngineArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The photos.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The detection model: a catalog id or an ONNX file.
+    #[arg(long, default_value = "yolov8n-320-nudenet")]
+    pub model: String,
+    /// The confidence a box needs, 0 to 1 (default: the model's).
+    #[arg(long)]
+    pub confidence: Option<f32>,
+    /// Boxes of one class overlapping more than this (intersection over union) keep only the
+    /// most confident, 0 to 1 (default: the model's).
+    #[arg(long)]
+    pub iou: Option<f32>,
+    /// Write the photo with the boxes drawn on it (PNG); one photo only.
+    #[arg(long, value_name = "PNG")]
+    pub draw: Option<PathBuf>,
+    /// Print one JSON object per photo.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 /// Sampling flags shared by `chat` and `complete`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
@@ -744,11 +784,12 @@ Each question (spoken by tessera's own voice) is fed in 20 ms frames at real-tim
 by silence until its answer ends. Times are measured from the question's last voiced frame, so
 `speech_end` includes the end-of-turn silence window (--silence-ms).")]
     Voice(BenchVoiceArgs),
-    /// Vision: milliseconds per image from the file's bytes to the answer (segmentation).
+    /// Vision: milliseconds per image from the file's bytes to the answer.
     #[command(after_help = "Examples:
   tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
-  tessera bench vision --rounds 5 --json photo.jpg
-  python3 bench/segment_vs_onnxruntime.py      # the same images through onnxruntime in Python")]
+  tessera bench vision --task detect --concurrency 8 --json photo.jpg
+  python3 bench/segment_vs_onnxruntime.py      # segmentation through onnxruntime in Python
+  python3 bench/detect_vs_onnxruntime.py       # detection through onnxruntime + numpy")]
     Vision(BenchVisionArgs),
 }
 
@@ -757,17 +798,50 @@ pub struct BenchVisionArgs {
     /// Images to run.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// The segmentation model.
-    #[arg(long, default_value = "isnet-general-small")]
-    pub model: String,
+    /// What to measure.
+    #[arg(long, value_enum, default_value_t = VisionTask::Segment)]
+    pub task: VisionTask,
+    /// The model (default: the task's default model).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Rounds per image; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Copies of each image sent together in a round (the worker batches them).
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
     /// Print one JSON object per image.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// A vision task `tessera bench vision` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VisionTask {
+    /// Background removal.
+    Segment,
+    /// Object detection.
+    Detect,
+}
+
+impl VisionTask {
+    /// The model measured when `--model` is not given.
+    pub fn default_model(self) -> &'static str {
+        match self {
+            VisionTask::Segment => "isnet-general-small",
+            VisionTask::Detect => "yolov8n-320-nudenet",
+        }
+    }
+
+    /// Its name in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            VisionTask::Segment => "segment",
+            VisionTask::Detect => "detect",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! [`OnnxModel`]: super::OnnxModel
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -107,12 +108,26 @@ pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, Engine
         builder.commit_from_memory(&model)
     }
     .map_err(|e| load_error(e.to_string()))?;
+    let metadata = custom_metadata(&session).map_err(|e| load_error(e.to_string()))?;
     Ok(Loaded {
+        metadata,
         inputs: session.inputs().iter().map(tensor_info).collect(),
         outputs: session.outputs().iter().map(tensor_info).collect(),
         session,
         device,
     })
+}
+
+/// Every custom metadata entry of the session's model.
+fn custom_metadata(session: &Session) -> ort::Result<BTreeMap<String, String>> {
+    let metadata = session.metadata()?;
+    let mut entries = BTreeMap::new();
+    for key in metadata.custom_keys()? {
+        if let Some(value) = metadata.custom(&key) {
+            entries.insert(key, value);
+        }
+    }
+    Ok(entries)
 }
 
 /// Runs `session` on inputs already checked against the graph; copies every output out.

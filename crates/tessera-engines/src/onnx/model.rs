@@ -1,5 +1,6 @@
 //! [`OnnxModel`]: one loaded ONNX graph, the only way tasks run ONNX Runtime.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub struct OnnxModel {
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     device: Device,
+    metadata: BTreeMap<String, String>,
 }
 
 impl OnnxModel {
@@ -43,6 +45,7 @@ impl OnnxModel {
             inputs: loaded.inputs,
             outputs: loaded.outputs,
             device: loaded.device,
+            metadata: loaded.metadata,
         })
     }
 
@@ -69,6 +72,12 @@ impl OnnxModel {
     /// Whether the graph has an input called `name` (e.g. the optional `token_type_ids`).
     pub fn has_input(&self, name: &str) -> bool {
         self.input(name).is_some()
+    }
+
+    /// The value of a custom metadata entry of the model file (exporters store class names,
+    /// character lists and input sizes there), if it has one.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
     }
 
     /// The execution provider the session runs on after any fallback: [`Device::Cpu`], or the
@@ -119,6 +128,7 @@ pub(super) struct Loaded {
     pub(super) inputs: Vec<TensorInfo>,
     pub(super) outputs: Vec<TensorInfo>,
     pub(super) device: Device,
+    pub(super) metadata: BTreeMap<String, String>,
 }
 
 fn list(infos: &[TensorInfo]) -> String {

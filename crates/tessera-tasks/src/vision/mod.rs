@@ -1,8 +1,11 @@
 //! Vision tasks and the images they read.
 //!
 //! [`image`] decodes uploads (JPEG, PNG, WebP, BMP, a GIF's first frame) with their EXIF
-//! orientation applied and a pixel limit checked before any pixel is decoded; [`segment`] cuts
-//! the foreground out of a photo with IS-Net on ONNX Runtime.
+//! orientation applied and a pixel limit checked before any pixel is decoded; [`detect`] finds
+//! objects with YOLO-style graphs; [`segment`] cuts the foreground out of a photo with IS-Net;
+//! [`draw`] marks results on a photo.
 
+pub mod detect;
+pub mod draw;
 pub mod image;
 pub mod segment;

@@ -1,15 +1,24 @@
 //! `tessera bench vision`: milliseconds per image through the whole path a request takes
-//! (decoding, resizing, the graph, the mask and the PNGs), model loaded once.
+//! (decoding, resizing, the graph, the post-processing), model loaded once; with
+//! `--concurrency N`, N copies of each image go in together, as N clients would send them, and
+//! the worker batches them as it batches a server's requests.
 
 use std::time::Instant;
 
 use anyhow::Context;
+use tessera_runtime::Runtime;
+use tessera_tasks::Frontend;
+use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 
 use super::bench_chat::median;
-use crate::cli::BenchVisionArgs;
+use crate::cli::{BenchVisionArgs, VisionTask};
 
 pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.rounds > 0 && args.concurrency > 0,
+        "--rounds and --concurrency must be at least 1"
+    );
     let runtime = super::local_runtime(&args.engine)?;
     let images = args
         .images
@@ -17,55 +26,115 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
         .map(|path| {
             std::fs::read(path)
                 .with_context(|| format!("could not read {}", path.display()))
-                .map(|bytes| (path, bytes))
+                .map(|bytes| (path.display().to_string(), bytes))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(!images.is_empty(), "give at least one image");
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| args.task.default_model().to_string());
+    let bench = Bench {
+        runtime: (*runtime).clone(),
+        model,
+        task: args.task,
+        rounds: args.rounds,
+        concurrency: args.concurrency,
+        json: args.json,
+    };
     super::block_on(async {
-        let started = Instant::now();
-        runtime.load(&args.model).await?;
-        let load = started.elapsed().as_secs_f64();
-        // One pass to warm the session up.
-        for (_, bytes) in &images {
-            let request = SegmentRequest {
-                image: bytes.clone(),
-            };
-            runtime.run::<SegmentFrontend>(&args.model, request).await?;
+        match args.task {
+            VisionTask::Segment => {
+                bench
+                    .run::<SegmentFrontend>(
+                        &images,
+                        |image| SegmentRequest { image },
+                        |found| format!("{:.0} % foreground", found.foreground * 100.0),
+                    )
+                    .await
+            }
+            VisionTask::Detect => {
+                bench
+                    .run::<DetectFrontend>(
+                        &images,
+                        |image| DetectRequest {
+                            image,
+                            ..DetectRequest::default()
+                        },
+                        |found| format!("{} objects", found.objects.len()),
+                    )
+                    .await
+            }
         }
-        for (path, bytes) in &images {
+    })?
+}
+
+struct Bench {
+    runtime: Runtime,
+    model: String,
+    task: VisionTask,
+    rounds: usize,
+    concurrency: usize,
+    json: bool,
+}
+
+impl Bench {
+    /// Times each image: one warm-up round, then `rounds` rounds of `concurrency` copies sent
+    /// together; prints the median per image and what the last answer held.
+    async fn run<F: Frontend>(
+        &self,
+        images: &[(String, Vec<u8>)],
+        request: impl Fn(Vec<u8>) -> F::Request,
+        summary: impl Fn(&F::Response) -> String,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        self.runtime.load(&self.model).await?;
+        let load = started.elapsed().as_secs_f64();
+        let round = |bytes: &Vec<u8>| {
+            let runs: Vec<_> = (0..self.concurrency)
+                .map(|_| self.runtime.run::<F>(&self.model, request(bytes.clone())))
+                .collect();
+            futures_util::future::join_all(runs)
+        };
+        for (_, bytes) in images {
+            for result in round(bytes).await {
+                result?;
+            }
+        }
+        for (path, bytes) in images {
             let mut times = Vec::new();
-            let mut foreground = 0.0;
-            for _ in 0..args.rounds.max(1) {
-                let request = SegmentRequest {
-                    image: bytes.clone(),
-                };
+            let mut last = String::new();
+            for _ in 0..self.rounds {
                 let started = Instant::now();
-                let found = runtime.run::<SegmentFrontend>(&args.model, request).await?;
-                times.push(started.elapsed().as_secs_f64() * 1000.0);
-                foreground = found.foreground;
+                let answers = round(bytes).await;
+                times.push(started.elapsed().as_secs_f64() * 1000.0 / self.concurrency as f64);
+                for answer in answers {
+                    last = summary(&answer?);
+                }
             }
             let ms = median(times);
-            if args.json {
+            if self.json {
                 println!(
                     "{}",
                     serde_json::json!({
-                        "task": "segment",
-                        "model": args.model,
-                        "image": path.display().to_string(),
+                        "task": self.task.name(),
+                        "model": self.model,
+                        "image": path,
+                        "concurrency": self.concurrency,
                         "ms_per_image": ms,
-                        "foreground": foreground,
+                        "images_per_second": 1000.0 / ms,
+                        "answer": last,
                         "load_seconds": load,
                     })
                 );
             } else {
                 println!(
-                    "{}: {ms:.1} ms per image ({:.0} % foreground), median of {}",
-                    path.display(),
-                    foreground * 100.0,
-                    args.rounds
+                    "{path}: {ms:.1} ms per image, {:.1} images/s at concurrency {} ({last}), median of {}",
+                    1000.0 / ms,
+                    self.concurrency,
+                    self.rounds
                 );
             }
         }
-        anyhow::Ok(())
-    })?
+        Ok(())
+    }
 }

@@ -8,6 +8,7 @@ mod bench_vad;
 mod bench_vision;
 mod bench_voice;
 mod chat;
+mod detect;
 mod embed;
 mod hub;
 #[cfg(feature = "play")]
@@ -43,6 +44,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Complete(args) => chat::complete(args),
         Command::Vad(args) => vad::run(args),
         Command::Segment(args) => segment::run(args),
+        Command::Detect(args) => detect::run(args),
         Command::Speak(args) => speak::run(args),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Voice(args) => voice::run(args),
@@ -66,6 +68,7 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
     config.batch = BatchConfig {
         budget: Budget {
             max_tokens: args.max_batch_tokens,
+            max_pixels: args.max_batch_pixels,
             ..Budget::default()
         },
         max_wait: Duration::from_millis(args.batch_wait_ms),
