@@ -71,6 +71,8 @@ named_enum! {
         Detect => "detect",
         /// Foreground (background removal) segmentation.
         Segment => "segment",
+        /// Human pose: people and their body landmarks.
+        Pose => "pose",
     }
 }
 

@@ -175,6 +175,7 @@ fn uploads() -> OpenApiRouter<AppState> {
         .routes(routes!(audio::translations))
         .routes(routes!(vision::segment))
         .routes(routes!(vision::detect))
+        .routes(routes!(vision::pose))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

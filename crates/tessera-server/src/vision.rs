@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tessera_runtime::RuntimeError;
 use tessera_tasks::Frontend;
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest, Detections};
+use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest, Poses};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 use utoipa::ToSchema;
 
@@ -470,6 +471,169 @@ fn detections_out(index: usize, found: Detections) -> DetectionsOut {
                     x2: object.bbox.x2,
                     y2: object.bbox.y2,
                 },
+            })
+            .collect(),
+    }
+}
+
+/// Pose settings beside the images.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct PoseParams {
+    /// The most people per image (default 5).
+    #[schema(example = 2)]
+    max_people: Option<usize>,
+}
+
+impl RouteParams for PoseParams {
+    fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError> {
+        match name {
+            "max_people" => self.max_people = Some(form_number("max_people", value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A pose request as a multipart form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the multipart fields; `read_images` reads them
+pub(crate) struct PoseForm {
+    /// The image: JPEG, PNG, WebP, BMP or GIF (its first frame). Repeat the field for several.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// A catalog id (default `blazepose-full`).
+    model: Option<String>,
+    /// The most people per image.
+    max_people: Option<usize>,
+}
+
+/// One body landmark, in the image's pixels.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LandmarkOut {
+    /// Its name: `nose`, `left_shoulder`, `right_hip`, ... (MediaPipe's 33, in their order).
+    #[schema(example = "left_shoulder")]
+    name: &'static str,
+    /// Horizontal position.
+    x: f32,
+    /// Vertical position.
+    y: f32,
+    /// Depth relative to the hips, same scale as `x` (smaller: nearer the camera).
+    z: f32,
+    /// How likely the point is visible, 0 to 1.
+    visibility: f32,
+    /// How likely the point is inside the image, 0 to 1.
+    presence: f32,
+}
+
+/// One person.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PersonOut {
+    /// The person detector's score, 0 to 1.
+    score: f32,
+    /// The landmark model's confidence that a person is there, 0 to 1.
+    presence: f32,
+    /// The box around the landmarks (clamped to the image).
+    #[serde(rename = "box")]
+    bbox: BoxOut,
+    /// The 33 landmarks.
+    landmarks: Vec<LandmarkOut>,
+}
+
+/// The people in one image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PosesOut {
+    /// The image's place in the request, from 0.
+    index: usize,
+    /// Its width in pixels (after its EXIF orientation).
+    width: u32,
+    /// Its height in pixels.
+    height: u32,
+    /// The people, by detector score, highest first.
+    people: Vec<PersonOut>,
+}
+
+/// The people in each image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PoseResponse {
+    /// Always `list`.
+    object: &'static str,
+    /// The model that answered.
+    model: String,
+    /// One entry per image, in order.
+    data: Vec<PosesOut>,
+}
+
+/// The model `/v1/vision/pose` uses when the request names none.
+const POSE_MODEL: &str = "blazepose-full";
+
+/// Find people and their 33 body landmarks (MediaPipe BlazePose).
+#[utoipa::path(
+    post,
+    path = "/v1/vision/pose",
+    tag = "vision",
+    request_body(content(
+        (PoseForm = "multipart/form-data"),
+        (JsonIn<PoseParams> = "application/json"),
+    )),
+    operation_id = "estimatePose",
+    responses(
+        (status = 200, description = "The people in each image, with landmarks", body = PoseResponse),
+        crate::openapi::ModelErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn pose(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let found = read_images::<PoseParams>(request, &state).await?;
+    let model = found.model.unwrap_or_else(|| POSE_MODEL.to_string());
+    let max_people = found.params.max_people;
+    let requests = found
+        .images
+        .into_iter()
+        .map(|image| PoseRequest { image, max_people });
+    let results = run_each::<PoseFrontend>(&state, &model, requests).await?;
+    let data = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, found)| poses_out(index, found))
+        .collect();
+    let body = PoseResponse {
+        object: "list",
+        model: model.clone(),
+        data,
+    };
+    Ok(labelled(model, body))
+}
+
+fn poses_out(index: usize, found: Poses) -> PosesOut {
+    PosesOut {
+        index,
+        width: found.width,
+        height: found.height,
+        people: found
+            .people
+            .into_iter()
+            .map(|person| {
+                let [x1, y1, x2, y2] = person.bbox;
+                PersonOut {
+                    score: person.score,
+                    presence: person.presence,
+                    bbox: BoxOut { x1, y1, x2, y2 },
+                    landmarks: person
+                        .landmarks
+                        .into_iter()
+                        .map(|l| LandmarkOut {
+                            name: l.name,
+                            x: l.x,
+                            y: l.y,
+                            z: l.z,
+                            visibility: l.visibility,
+                            presence: l.presence,
+                        })
+                        .collect(),
+                }
             })
             .collect(),
     }

@@ -35,6 +35,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::transcribe::FAMILY,
     &crate::vision::segment::FAMILY,
     &crate::vision::detect::FAMILY,
+    &crate::vision::pose::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.

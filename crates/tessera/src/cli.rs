@@ -126,6 +126,16 @@ Prints one line per object: label, confidence, and the box as x1,y1,x2,y2 in the
 body parts (18 classes; `tessera list` shows it); any Ultralytics YOLOv8/YOLO11 detection export
 (output [1, 4 + classes, anchors]) runs as well: `--model path/to/yolo11n.onnx`.")]
     Detect(DetectArgs),
+    /// Find people in photos and 33 body landmarks each (MediaPipe BlazePose), optionally drawn.
+    #[command(after_help = "Examples:
+  tessera pose runner.jpg
+  tessera pose --json team.png
+  tessera pose dancer.jpg --draw skeleton.png
+
+Prints each person's detector score and box, then each landmark as `name x y visibility` in the
+photo's pixels (after its EXIF orientation); --json prints everything, depth and presence too.
+The models are MediaPipe's TFLite files from npm, converted to ONNX when pulled.")]
+    Pose(PoseArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -679,6 +689,28 @@ pub struct DetectArgs {
     #[arg(long)]
     pub iou: Option<f32>,
     /// Write the photo with the boxes drawn on it (PNG); one photo only.
+    #[arg(long, value_name = "PNG")]
+    pub draw: Option<PathBuf>,
+    /// Print one JSON object per photo.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PoseArgs {
+    /// The photos.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The pose model: a catalog id, or a folder with pose_detection.onnx and
+    /// pose_landmark_*.onnx.
+    #[arg(long, default_value = "blazepose-full")]
+    pub model: String,
+    /// The most people per photo.
+    #[arg(long)]
+    pub max_people: Option<usize>,
+    /// Write the photo with each person's skeleton drawn on it (PNG); one photo only.
     #[arg(long, value_name = "PNG")]
     pub draw: Option<PathBuf>,
     /// Print one JSON object per photo.

@@ -16,6 +16,7 @@ mod play;
 #[cfg(not(feature = "play"))]
 #[path = "play_disabled.rs"]
 mod play;
+mod pose;
 mod segment;
 mod serve;
 mod speak;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Vad(args) => vad::run(args),
         Command::Segment(args) => segment::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Pose(args) => pose::run(args),
         Command::Speak(args) => speak::run(args),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Voice(args) => voice::run(args),

@@ -1,0 +1,130 @@
+//! `tessera pose`: the people in photos and their body landmarks, optionally drawn.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tessera_tasks::vision::draw;
+use tessera_tasks::vision::image::{DEFAULT_MAX_PIXELS, decode, png};
+use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest, Poses, SKELETON};
+
+use crate::cli::PoseArgs;
+
+/// Landmarks less likely visible than this are not drawn.
+const DRAWN_VISIBILITY: f32 = 0.5;
+
+pub fn run(args: PoseArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.draw.is_none() || args.images.len() == 1,
+        "--draw writes one picture: give one photo with it"
+    );
+    let runtime = super::local_runtime(&args.engine)?;
+    let photos = args
+        .images
+        .iter()
+        .map(|path| {
+            std::fs::read(path).with_context(|| format!("could not read {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let runs: Vec<_> = photos
+        .iter()
+        .map(|image| {
+            let request = PoseRequest {
+                image: image.clone(),
+                max_people: args.max_people,
+            };
+            runtime.run::<PoseFrontend>(&args.model, request)
+        })
+        .collect();
+    let results = super::block_on(futures_util::future::join_all(runs))?;
+    for ((path, result), photo) in args.images.iter().zip(results).zip(&photos) {
+        let found = result.with_context(|| format!("{}", path.display()))?;
+        if args.json {
+            println!("{}", json(path, &found));
+        } else {
+            print_people(path, &found);
+        }
+        if let Some(out) = &args.draw {
+            write_drawing(photo, &found, out)?;
+            eprintln!("{}: {} people drawn", out.display(), found.people.len());
+        }
+    }
+    Ok(())
+}
+
+fn print_people(path: &Path, found: &Poses) {
+    if found.people.is_empty() {
+        println!("{}: nobody found", path.display());
+    }
+    for (i, person) in found.people.iter().enumerate() {
+        let [x1, y1, x2, y2] = person.bbox;
+        println!(
+            "{}: person {} score {:.2} box {x1:.0},{y1:.0},{x2:.0},{y2:.0}",
+            path.display(),
+            i + 1,
+            person.score
+        );
+        for l in &person.landmarks {
+            println!(
+                "  {:<17} {:>7.1} {:>7.1}  {:.2}",
+                l.name, l.x, l.y, l.visibility
+            );
+        }
+    }
+}
+
+pub(super) fn json(path: &Path, found: &Poses) -> serde_json::Value {
+    let people: Vec<_> = found
+        .people
+        .iter()
+        .map(|person| {
+            let landmarks: Vec<_> = person
+                .landmarks
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "name": l.name, "x": l.x, "y": l.y, "z": l.z,
+                        "visibility": l.visibility, "presence": l.presence,
+                    })
+                })
+                .collect();
+            let [x1, y1, x2, y2] = person.bbox;
+            serde_json::json!({
+                "score": person.score,
+                "presence": person.presence,
+                "box": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
+                "landmarks": landmarks,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "image": path.display().to_string(),
+        "width": found.width,
+        "height": found.height,
+        "people": people,
+    })
+}
+
+/// The photo with each person's visible joints and bones drawn in their own colour, as a PNG.
+fn write_drawing(photo: &[u8], found: &Poses, out: &Path) -> anyhow::Result<()> {
+    let mut picture = decode(photo, DEFAULT_MAX_PIXELS)?.rgb;
+    let thickness = draw::stroke(&picture);
+    for (i, person) in found.people.iter().enumerate() {
+        let colour = draw::colour(i);
+        let seen = |j: usize| &person.landmarks[j];
+        for &(a, b) in &SKELETON {
+            let (a, b) = (seen(a), seen(b));
+            if a.visibility >= DRAWN_VISIBILITY && b.visibility >= DRAWN_VISIBILITY {
+                draw::line(&mut picture, (a.x, a.y), (b.x, b.y), thickness, colour);
+            }
+        }
+        for l in person
+            .landmarks
+            .iter()
+            .filter(|l| l.visibility >= DRAWN_VISIBILITY)
+        {
+            draw::dot(&mut picture, (l.x, l.y), thickness * 3, colour);
+        }
+    }
+    std::fs::write(out, png(&picture)?)
+        .with_context(|| format!("could not write {}", out.display()))
+}
