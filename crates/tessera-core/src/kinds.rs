@@ -71,6 +71,8 @@ named_enum! {
         Detect => "detect",
         /// Foreground (background removal) segmentation.
         Segment => "segment",
+        /// Image classification: labels with scores for a whole picture.
+        Classify => "classify",
         /// Human pose: people and their body landmarks.
         Pose => "pose",
     }

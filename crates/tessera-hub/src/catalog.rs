@@ -98,6 +98,19 @@ pub struct FileSpec {
     pub sha256: String,
     /// Where to get it, in order of preference.
     pub sources: Vec<Source>,
+    /// A conversion the pull runs on the verified file; its output is cached under
+    /// `$TESSERA_HOME/converted/` and listed among the model's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convert: Option<FileConversion>,
+}
+
+/// What a file is converted into at pull time. In TOML: `convert = "pth-to-safetensors"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileConversion {
+    /// A PyTorch checkpoint (`torch.save` of a state dict) to `model.safetensors`
+    /// ([`crate::convert::pth_to_safetensors`]).
+    PthToSafetensors,
 }
 
 /// One place a file can be fetched from. In TOML: `{ kind = "pip", parts = [...] }` and so on.

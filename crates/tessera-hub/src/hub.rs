@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use tessera_core::{EngineKind, Task};
 
-use crate::catalog::{Catalog, CatalogEntry, Source, is_plain_file_name, is_valid_id};
+use crate::catalog::{
+    Catalog, CatalogEntry, FileConversion, FileSpec, Source, is_plain_file_name, is_valid_id,
+};
 use crate::config::HubConfig;
 use crate::convert;
 use crate::detect::{detect, folder_name, is_model_file_name};
@@ -352,7 +354,7 @@ impl Hub {
                 let entry = entry.ok()?;
                 let name = entry.file_name().into_string().ok()?;
                 let dir = entry.path();
-                if name.starts_with('.') || !dir.join("model.bin").is_file() {
+                if name.starts_with('.') || !is_conversion(&dir) {
                     return None;
                 }
                 Some(Conversion {
@@ -399,7 +401,7 @@ impl Hub {
 
     fn remove_conversion(&self, id: &str, folder: &str) -> Result<u64> {
         let dir = self.store.converted_dir().join(folder);
-        if !is_plain_file_name(folder) || !dir.join("model.bin").is_file() {
+        if !is_plain_file_name(folder) || !is_conversion(&dir) {
             return Err(HubError::UnknownConversion {
                 id: id.to_string(),
                 known: self.conversions().into_iter().map(|c| c.id).collect(),
@@ -499,7 +501,57 @@ impl Hub {
                 .link(&self.store.blob(&file.sha256), &dir.join(&file.name))?;
         }
         self.store.write_manifest(entry)?;
-        Ok(LocalModel::from_entry(entry, dir))
+        let mut local = LocalModel::from_entry(entry, dir);
+        for file in &entry.files {
+            if let Some(conversion) = file.convert {
+                let output = self.convert_file(entry, file, conversion)?;
+                local.files.push(output);
+            }
+        }
+        Ok(local)
+    }
+
+    /// The output of converting `file` of `entry` (verified, in the cache): converted once, under a
+    /// lock, into `$TESSERA_HOME/converted/<id>-<hash>/`, the hash taken over the file's sha256
+    /// and the converter's version, so a new file or converter converts again.
+    fn convert_file(
+        &self,
+        entry: &CatalogEntry,
+        file: &FileSpec,
+        conversion: FileConversion,
+    ) -> Result<PathBuf> {
+        let folder =
+            convert::converted_folder(&self.store.converted_dir(), &entry.id, &file.sha256);
+        let output = match conversion {
+            FileConversion::PthToSafetensors => folder.join(convert::CONVERTED_WEIGHTS),
+        };
+        if output.is_file() {
+            return Ok(output);
+        }
+        let key = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _lock = self.store.lock_conversion(&key, &entry.id)?;
+        if output.is_file() {
+            return Ok(output);
+        }
+        let source = self.store.blob(&file.sha256);
+        tracing::info!(model = %entry.id, file = %file.name, to = %output.display(), "converting, once");
+        let started = Instant::now();
+        match conversion {
+            FileConversion::PthToSafetensors => {
+                let summary = convert::pth_to_safetensors(&source, &output)?;
+                tracing::info!(
+                    model = %entry.id,
+                    tensors = summary.tensors,
+                    elements = summary.elements,
+                    seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+                    "converted the PyTorch checkpoint to safetensors"
+                );
+            }
+        }
+        Ok(output)
     }
 
     /// Offline and `target` is neither cached nor usable from the Hugging Face cache.
@@ -552,6 +604,12 @@ impl Hub {
 
 /// How [`Hub::conversions`] names converted models, before the folder's name.
 const CONVERTED: &str = "converted/";
+
+/// Whether `dir` holds a finished conversion: a CTranslate2 Whisper folder, or a converted
+/// checkpoint's safetensors (each appears whole, by a rename).
+fn is_conversion(dir: &Path) -> bool {
+    dir.join("model.bin").is_file() || dir.join(convert::CONVERTED_WEIGHTS).is_file()
+}
 
 /// The size of the files in `dir` and its sub-folders (symbolic links not followed).
 fn folder_bytes(dir: &Path) -> u64 {
@@ -672,6 +730,58 @@ fn packages_of(files: &[crate::catalog::FileSpec]) -> HashSet<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A catalog file marked `convert = "pth-to-safetensors"` is converted once at pull time,
+    /// listed among the model's files and as a conversion, and `tessera rm` can drop it.
+    #[test]
+    fn a_pth_file_is_converted_once_when_pulled() {
+        let home = tempfile::tempdir().unwrap();
+        let source = home.path().join("weights.pth");
+        let bytes = convert::sample_checkpoint();
+        fs::write(&source, &bytes).unwrap();
+        let entry = CatalogEntry {
+            id: "tiny-classifier".into(),
+            task: Task::Classify,
+            engine: EngineKind::Candle,
+            description: "a test".into(),
+            license: "MIT".into(),
+            options: Default::default(),
+            idle_unload: None,
+            files: vec![FileSpec {
+                name: "model.pth".into(),
+                size: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                sources: vec![Source::Path { path: source }],
+                convert: Some(FileConversion::PthToSafetensors),
+            }],
+        };
+        let mut config = HubConfig::new(home.path().join("home"));
+        config.progress = false;
+        let hub = Hub::new(config, Catalog::from_entries(vec![entry]).unwrap());
+        let model = hub.pull("tiny-classifier").unwrap();
+        let converted = model.file_with_extension("safetensors").unwrap();
+        assert!(converted.starts_with(home.path().join("home/converted")));
+        let written = fs::metadata(&converted).unwrap().modified().unwrap();
+        let data = fs::read(&converted).unwrap();
+        let read = safetensors::SafeTensors::deserialize(&data).unwrap();
+        assert_eq!(read.tensor("fc.weight").unwrap().shape(), &[2, 3]);
+        // Pulled again: the conversion is reused, not redone.
+        let again = hub.pull("tiny-classifier").unwrap();
+        assert_eq!(again.files, model.files);
+        assert_eq!(
+            fs::metadata(&converted).unwrap().modified().unwrap(),
+            written
+        );
+        let listed = hub.conversions();
+        assert_eq!(listed.len(), 1);
+        assert!(
+            listed[0].id.starts_with("converted/tiny-classifier-"),
+            "{listed:?}"
+        );
+        assert_eq!(listed[0].bytes, data.len() as u64);
+        hub.remove(&listed[0].id).unwrap();
+        assert!(hub.conversions().is_empty());
+    }
 
     #[test]
     fn safe_relative_names() {

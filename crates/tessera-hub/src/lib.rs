@@ -64,7 +64,7 @@ mod model;
 mod progress;
 mod store;
 
-pub use catalog::{Catalog, CatalogEntry, FileSpec, Options, PipPart, Source};
+pub use catalog::{Catalog, CatalogEntry, FileConversion, FileSpec, Options, PipPart, Source};
 pub use config::{DEFAULT_HF_ENDPOINT, HubConfig};
 pub use detect::detect;
 pub use error::{ErrorCategory, HubError};

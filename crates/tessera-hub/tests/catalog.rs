@@ -48,6 +48,7 @@ fn the_catalog_has_every_model_the_runtime_expects() {
         ("silero-vad", Task::Vad, EngineKind::Onnx),
         ("pp-ocrv4", Task::Ocr, EngineKind::Onnx),
         ("yolov8n-320-nudenet", Task::Detect, EngineKind::Onnx),
+        ("efficientnet-lite0", Task::Classify, EngineKind::Candle),
     ];
     for (id, task, engine) in expect {
         let entry = catalog.get(id).unwrap_or_else(|| panic!("{id} is missing"));
@@ -65,6 +66,28 @@ fn the_catalog_has_every_model_the_runtime_expects() {
         panic!("qwen comes from pip");
     };
     assert_eq!(parts.len(), 6);
+
+    // EfficientNet-Lite0's .pth is converted at pull time; its preprocessing is TensorFlow's.
+    let lite = catalog.get("efficientnet-lite0").unwrap();
+    let pth = lite.file("model.pth").unwrap();
+    assert_eq!(
+        pth.convert,
+        Some(tessera_hub::FileConversion::PthToSafetensors)
+    );
+    assert_eq!(
+        lite.options["mean"],
+        serde_json::json!([127.0, 127.0, 127.0])
+    );
+    assert_eq!(
+        lite.options["std"],
+        serde_json::json!([128.0, 128.0, 128.0])
+    );
+    assert_eq!(lite.options["image_size"], 224);
+    assert!(
+        lite.files
+            .iter()
+            .all(|f| f.name == "model.pth" || f.convert.is_none())
+    );
 
     let whisper = catalog.get("whisper-base").unwrap();
     assert_eq!(whisper.file("model.bin").unwrap().size, 145_217_532);

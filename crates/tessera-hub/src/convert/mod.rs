@@ -1,4 +1,6 @@
-//! Converting Whisper between the Hugging Face (transformers) layout and CTranslate2's.
+//! Converting weights at pull time: Whisper between the Hugging Face (transformers) layout and
+//! CTranslate2's, and PyTorch checkpoints (`.pth`) to safetensors ([`pth_to_safetensors`], for a
+//! catalog file marked `convert = "pth-to-safetensors"`).
 //!
 //! tessera runs Whisper with CTranslate2, whose model folder holds `model.bin`, `config.json`,
 //! `vocabulary.txt` and `tokenizer.json`. [`hf_to_ct2`] turns a transformers checkpoint
@@ -27,12 +29,17 @@
 //! ```
 
 pub mod model_bin;
+mod pth;
 mod tensors;
 mod whisper;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+pub(crate) use pth::sample_checkpoint;
+pub(crate) use pth::{CONVERTED_WEIGHTS, converted_folder};
+pub use pth::{PthSummary, pth_to_safetensors};
 pub use whisper::{Converted, WhisperDims, ct2_to_hf, hf_to_ct2};
 pub(crate) use whisper::{ct2_whisper_summary, is_hf_whisper};
 

@@ -293,6 +293,7 @@ pub fn file_spec(name: &str, bytes: &[u8], sources: Vec<Source>) -> FileSpec {
         size: bytes.len() as u64,
         sha256: sha256_hex(bytes),
         sources,
+        convert: None,
     }
 }
 
