@@ -111,6 +111,9 @@ pub enum FileConversion {
     /// A PyTorch checkpoint (`torch.save` of a state dict) to `model.safetensors`
     /// ([`crate::convert::pth_to_safetensors`]).
     PthToSafetensors,
+    /// A TensorFlow Lite model to an ONNX graph of the same name with `.onnx`
+    /// ([`crate::convert::tflite_to_onnx`]).
+    TfliteToOnnx,
 }
 
 /// One place a file can be fetched from. In TOML: `{ kind = "pip", parts = [...] }` and so on.

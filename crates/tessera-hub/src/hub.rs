@@ -520,16 +520,19 @@ impl Hub {
         file: &FileSpec,
         conversion: FileConversion,
     ) -> Result<PathBuf> {
-        let folder =
-            convert::converted_folder(&self.store.converted_dir(), &entry.id, &file.sha256);
-        let output = match conversion {
-            FileConversion::PthToSafetensors => folder.join(convert::CONVERTED_WEIGHTS),
-        };
+        let output = convert::converted_output(
+            &self.store.converted_dir(),
+            &entry.id,
+            &file.sha256,
+            &file.name,
+            conversion,
+        );
         if output.is_file() {
             return Ok(output);
         }
-        let key = folder
-            .file_name()
+        let key = output
+            .parent()
+            .and_then(|folder| folder.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let _lock = self.store.lock_conversion(&key, &entry.id)?;
@@ -548,6 +551,15 @@ impl Hub {
                     elements = summary.elements,
                     seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
                     "converted the PyTorch checkpoint to safetensors"
+                );
+            }
+            FileConversion::TfliteToOnnx => {
+                let bytes = convert::tflite_to_onnx(&source, &output)?;
+                tracing::info!(
+                    model = %entry.id,
+                    bytes,
+                    seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                    "converted the TFLite model to ONNX"
                 );
             }
         }
@@ -605,11 +617,7 @@ impl Hub {
 /// How [`Hub::conversions`] names converted models, before the folder's name.
 const CONVERTED: &str = "converted/";
 
-/// Whether `dir` holds a finished conversion: a CTranslate2 Whisper folder, or a converted
-/// checkpoint's safetensors (each appears whole, by a rename).
-fn is_conversion(dir: &Path) -> bool {
-    dir.join("model.bin").is_file() || dir.join(convert::CONVERTED_WEIGHTS).is_file()
-}
+use convert::is_conversion;
 
 /// The size of the files in `dir` and its sub-folders (symbolic links not followed).
 fn folder_bytes(dir: &Path) -> u64 {

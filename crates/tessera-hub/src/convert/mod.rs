@@ -31,6 +31,7 @@
 pub mod model_bin;
 mod pth;
 mod tensors;
+mod tflite;
 mod whisper;
 
 use std::fs;
@@ -38,12 +39,72 @@ use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 pub(crate) use pth::sample_checkpoint;
-pub(crate) use pth::{CONVERTED_WEIGHTS, converted_folder};
 pub use pth::{PthSummary, pth_to_safetensors};
+pub use tflite::tflite_to_onnx;
 pub use whisper::{Converted, WhisperDims, ct2_to_hf, hf_to_ct2};
 pub(crate) use whisper::{ct2_whisper_summary, is_hf_whisper};
 
+use crate::catalog::FileConversion;
 use crate::error::{HubError, Result};
+
+/// Where the output of converting file `sha256` of model `id` with `conversion` goes, and its
+/// name: a folder per model, input and converter version, so a new file or a changed converter
+/// converts again.
+pub(crate) fn converted_output(
+    root: &Path,
+    id: &str,
+    sha256: &str,
+    file_name: &str,
+    conversion: FileConversion,
+) -> PathBuf {
+    use sha2::Digest;
+    let (version, output) = match conversion {
+        FileConversion::PthToSafetensors => (pth::CONVERTER_VERSION, CONVERTED_WEIGHTS.to_string()),
+        FileConversion::TfliteToOnnx => {
+            let stem = Path::new(file_name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into());
+            (tflite::CONVERTER_VERSION, format!("{stem}.onnx"))
+        }
+    };
+    let key = hex::encode(sha2::Sha256::digest(format!("{version}\0{sha256}")));
+    root.join(format!("{id}-{}", &key[..12])).join(output)
+}
+
+/// The file of a model's converted PyTorch weights, `model.safetensors`.
+pub(crate) const CONVERTED_WEIGHTS: &str = "model.safetensors";
+
+/// Whether `dir` holds a finished conversion: a CTranslate2 Whisper folder, converted
+/// safetensors, or a converted ONNX graph (each appears whole, by a rename).
+pub(crate) fn is_conversion(dir: &Path) -> bool {
+    if dir.join("model.bin").is_file() || dir.join(CONVERTED_WEIGHTS).is_file() {
+        return true;
+    }
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "onnx"))
+    })
+}
+
+/// Writes `bytes` to `out` whole or not at all: into a temporary file beside it, then renamed.
+pub(crate) fn write_whole(out: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tessera-convert-")
+        .tempfile_in(parent)
+        .map_err(|e| HubError::io(parent, e))?;
+    temp.write_all(bytes)
+        .map_err(|e| HubError::io(temp.path(), e))?;
+    temp.persist(out).map_err(|e| HubError::io(out, e.error))?;
+    Ok(())
+}
 
 /// What can be wrong with the files of a conversion. Each message names the file and says what
 /// to do.

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -885,20 +885,8 @@ fn reduce(callable: Value, args: Value) -> Step<Value> {
     }
 }
 
-/// The file of a model's converted weights, `model.safetensors`.
-pub(crate) const CONVERTED_WEIGHTS: &str = "model.safetensors";
-
 /// Bumped when the converter's output changes, so old conversions are not reused.
 pub(crate) const CONVERTER_VERSION: &str = "pth-safetensors 1";
-
-/// Where the output of converting a checkpoint with sha256 `sha256` for model `id` goes.
-pub(crate) fn converted_folder(root: &Path, id: &str, sha256: &str) -> PathBuf {
-    use sha2::Digest;
-    let key = hex::encode(sha2::Sha256::digest(format!(
-        "{CONVERTER_VERSION}\0{sha256}"
-    )));
-    root.join(format!("{id}-{}", &key[..12]))
-}
 
 /// A small legacy checkpoint (a transposed weight, a bias at an offset, an int64 counter), for
 /// the hub's tests.
@@ -909,6 +897,8 @@ pub(crate) fn sample_checkpoint() -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     /// Writes pickles the way torch.save does, for hand-made checkpoints.
@@ -1082,7 +1072,7 @@ mod tests {
     fn converts_to_safetensors_that_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let pth = write(dir.path(), "m.pth", &legacy_checkpoint(&sample_pickle()));
-        let out = dir.path().join("out").join(CONVERTED_WEIGHTS);
+        let out = dir.path().join("out").join(super::super::CONVERTED_WEIGHTS);
         let summary = pth_to_safetensors(&pth, &out).unwrap();
         assert_eq!(
             summary,
