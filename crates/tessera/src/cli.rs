@@ -821,7 +821,8 @@ by silence until its answer ends. Times are measured from the question's last vo
   tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
   tessera bench vision --task detect --concurrency 8 --json photo.jpg
   python3 bench/segment_vs_onnxruntime.py      # segmentation through onnxruntime in Python
-  python3 bench/detect_vs_onnxruntime.py       # detection through onnxruntime + numpy")]
+  python3 bench/detect_vs_onnxruntime.py       # detection through onnxruntime + numpy
+  python3 bench/pose_vs_litert.py              # pose through ai-edge-litert (TFLite)")]
     Vision(BenchVisionArgs),
 }
 
@@ -856,6 +857,8 @@ pub enum VisionTask {
     Segment,
     /// Object detection.
     Detect,
+    /// Human pose.
+    Pose,
 }
 
 impl VisionTask {
@@ -864,6 +867,7 @@ impl VisionTask {
         match self {
             VisionTask::Segment => "isnet-general-small",
             VisionTask::Detect => "yolov8n-320-nudenet",
+            VisionTask::Pose => "blazepose-full",
         }
     }
 
@@ -872,6 +876,7 @@ impl VisionTask {
         match self {
             VisionTask::Segment => "segment",
             VisionTask::Detect => "detect",
+            VisionTask::Pose => "pose",
         }
     }
 }

@@ -446,7 +446,7 @@ impl Region {
     }
 
     /// The photo's point for (`u`, `v`), fractions of the region's upright square.
-    fn to_photo(&self, u: f32, v: f32) -> (f32, f32) {
+    fn to_photo(self, u: f32, v: f32) -> (f32, f32) {
         let (x, y) = (u - 0.5, v - 0.5);
         let (sin, cos) = self.rotation.sin_cos();
         (
@@ -457,7 +457,7 @@ impl Region {
 
     /// The region sampled upright into a `size` × `size` NHWC tensor, values 0 to 1; points
     /// outside the photo take its nearest edge (MediaPipe's replicate border).
-    fn crop(&self, rgb: &RgbImage, size: usize) -> Vec<f32> {
+    fn crop(self, rgb: &RgbImage, size: usize) -> Vec<f32> {
         let mut out = Vec::with_capacity(size * size * 3);
         let (width, height) = rgb.dimensions();
         let sample = |x: f32, y: f32, channel: usize| -> f32 {

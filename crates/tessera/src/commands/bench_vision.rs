@@ -9,6 +9,7 @@ use anyhow::Context;
 use tessera_runtime::Runtime;
 use tessera_tasks::Frontend;
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest};
+use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 
 use super::bench_chat::median;
@@ -61,6 +62,18 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                             ..DetectRequest::default()
                         },
                         |found| format!("{} objects", found.objects.len()),
+                    )
+                    .await
+            }
+            VisionTask::Pose => {
+                bench
+                    .run::<PoseFrontend>(
+                        &images,
+                        |image| PoseRequest {
+                            image,
+                            max_people: None,
+                        },
+                        |found| format!("{} people", found.people.len()),
                     )
                     .await
             }
