@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use serde::Deserialize;
 use tessera_core::{EngineKind, Task};
@@ -191,7 +190,7 @@ impl Frontend for DetectFrontend {
     fn prepare(&self, request: DetectRequest) -> Result<Prepared<DetectJob>, TaskError> {
         let settings = self.settings(&request)?;
         let picture = decode(&request.image, self.max_pixels)?;
-        let (input, letterbox) = letterbox(&picture.rgb, self.size);
+        let (input, letterbox) = letterbox(&picture.rgb, self.size)?;
         Ok(Prepared {
             input: DetectJob {
                 input,
@@ -260,21 +259,9 @@ impl DetectFrontend {
     }
 }
 
-/// The photo scaled to fit `size` × `size`, centred on grey, channels first, values 0 to 1.
-fn letterbox(rgb: &RgbImage, size: u32) -> (Vec<f32>, Letterbox) {
-    let (width, height) = rgb.dimensions();
-    let scale = (size as f32 / width as f32).min(size as f32 / height as f32);
-    let new_width = ((width as f32 * scale).round() as u32).clamp(1, size);
-    let new_height = ((height as f32 * scale).round() as u32).clamp(1, size);
-    let left = (size - new_width) / 2;
-    let top = (size - new_height) / 2;
-    let resized = if (new_width, new_height) == (width, height) {
-        rgb.clone()
-    } else {
-        imageops::resize(rgb, new_width, new_height, FilterType::Triangle)
-    };
-    let mut canvas = RgbImage::from_pixel(size, size, Rgb([PAD; 3]));
-    imageops::replace(&mut canvas, &resized, i64::from(left), i64::from(top));
+/// The photo letterboxed on grey, channels first, values 0 to 1.
+fn letterbox(rgb: &RgbImage, size: u32) -> Result<(Vec<f32>, Letterbox), TaskError> {
+    let (canvas, placement) = super::image::letterbox(rgb, size, Rgb([PAD; 3]))?;
     let plane = (size * size) as usize;
     let mut input = vec![0.0f32; 3 * plane];
     for (i, pixel) in canvas.pixels().enumerate() {
@@ -282,15 +269,15 @@ fn letterbox(rgb: &RgbImage, size: u32) -> (Vec<f32>, Letterbox) {
             input[channel * plane + i] = f32::from(pixel.0[channel]) / 255.0;
         }
     }
+    let (width, height) = rgb.dimensions();
     let letterbox = Letterbox {
-        // The scale actually applied on each axis, so boxes map back exactly.
-        scale: new_width as f32 / width as f32,
-        pad_x: left as f32,
-        pad_y: top as f32,
+        scale: placement.scale,
+        pad_x: placement.left as f32,
+        pad_y: placement.top as f32,
         width,
         height,
     };
-    (input, letterbox)
+    Ok((input, letterbox))
 }
 
 /// A box before suppression.
@@ -612,7 +599,7 @@ mod tests {
     fn boxes_map_back_through_the_letterbox() {
         // A 200 × 100 photo in a 100 × 100 square: scale 0.5, 25 px of grey above and below.
         let photo = RgbImage::from_pixel(200, 100, Rgb([255, 0, 0]));
-        let (input, letterbox) = letterbox(&photo, 100);
+        let (input, letterbox) = letterbox(&photo, 100).unwrap();
         assert_eq!(
             (letterbox.scale, letterbox.pad_x, letterbox.pad_y),
             (0.5, 0.0, 25.0)

@@ -6,7 +6,9 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{
+    DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Pixel, RgbImage,
+};
 
 use crate::TaskError;
 
@@ -100,6 +102,80 @@ fn jpeg_is_whole(bytes: &[u8]) -> bool {
     bytes[last_scan..].windows(2).any(marker(0xD9))
 }
 
+/// `image` resized to `width` × `height` by bilinear convolution (the filter widened when
+/// shrinking, as Pillow's BILINEAR does), with SIMD kernels: ten to forty times faster than the
+/// `image` crate's own resize, which would cost more than a small detector's graph.
+pub fn resize<P>(
+    image: &ImageBuffer<P, Vec<u8>>,
+    width: u32,
+    height: u32,
+) -> Result<ImageBuffer<P, Vec<u8>>, TaskError>
+where
+    P: Pixel<Subpixel = u8>,
+{
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images};
+    let failed = |e: &dyn std::fmt::Display| TaskError::Internal(format!("could not resize: {e}"));
+    if image.dimensions() == (width, height) {
+        return Ok(image.clone());
+    }
+    let pixel_type = match P::CHANNEL_COUNT {
+        1 => PixelType::U8,
+        3 => PixelType::U8x3,
+        4 => PixelType::U8x4,
+        n => return Err(failed(&format!("{n} channels"))),
+    };
+    let source = images::ImageRef::new(image.width(), image.height(), image.as_raw(), pixel_type)
+        .map_err(|e| failed(&e))?;
+    let mut target = images::Image::new(width, height, pixel_type);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new()
+        .resize(&source, &mut target, &options)
+        .map_err(|e| failed(&e))?;
+    ImageBuffer::from_raw(width, height, target.into_vec())
+        .ok_or_else(|| failed(&"the resized buffer has the wrong length"))
+}
+
+/// Where a photo sits in a letterboxed square: scaled by `scale`, its top-left corner at
+/// (`left`, `top`), `width` × `height` pixels of the square.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Square pixels per photo pixel (the same on both axes, up to rounding).
+    pub scale: f32,
+    /// The padding left of the photo, in square pixels.
+    pub left: u32,
+    /// The padding above it.
+    pub top: u32,
+    /// The photo's width in the square.
+    pub width: u32,
+    /// Its height.
+    pub height: u32,
+}
+
+/// The photo scaled to fit a `size` × `size` square, centred, the rest filled with `pad`.
+pub fn letterbox(
+    rgb: &RgbImage,
+    size: u32,
+    pad: image::Rgb<u8>,
+) -> Result<(RgbImage, Placement), TaskError> {
+    let (width, height) = rgb.dimensions();
+    let fit = (size as f32 / width as f32).min(size as f32 / height as f32);
+    let new_width = ((width as f32 * fit).round() as u32).clamp(1, size);
+    let new_height = ((height as f32 * fit).round() as u32).clamp(1, size);
+    let (left, top) = ((size - new_width) / 2, (size - new_height) / 2);
+    let resized = resize(rgb, new_width, new_height)?;
+    let mut canvas = RgbImage::from_pixel(size, size, pad);
+    image::imageops::replace(&mut canvas, &resized, i64::from(left), i64::from(top));
+    let placement = Placement {
+        // The scale actually applied, so points map back exactly.
+        scale: new_width as f32 / width as f32,
+        left,
+        top,
+        width: new_width,
+        height: new_height,
+    };
+    Ok((canvas, placement))
+}
+
 /// Encodes 8-bit pixels as PNG.
 pub fn png<P, C>(image: &image::ImageBuffer<P, C>) -> Result<Vec<u8>, TaskError>
 where
@@ -144,6 +220,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(cut.contains("truncated"), "{cut}");
+    }
+
+    #[test]
+    fn a_letterbox_centres_the_photo_on_the_padding() {
+        let photo = RgbImage::from_pixel(200, 100, image::Rgb([255, 0, 0]));
+        let (square, at) = letterbox(&photo, 100, image::Rgb([114; 3])).unwrap();
+        assert_eq!(
+            at,
+            Placement {
+                scale: 0.5,
+                left: 0,
+                top: 25,
+                width: 100,
+                height: 50
+            }
+        );
+        assert_eq!(square.get_pixel(50, 10).0, [114; 3]);
+        assert_eq!(square.get_pixel(50, 50).0, [255, 0, 0]);
+        let grey = image::GrayImage::from_pixel(8, 8, image::Luma([200]));
+        assert_eq!(resize(&grey, 3, 5).unwrap().get_pixel(1, 1).0, [200]);
     }
 
     #[test]

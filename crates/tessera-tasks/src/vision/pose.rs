@@ -22,13 +22,12 @@
 use std::f32::consts::PI;
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
 use serde::Deserialize;
 use tessera_core::{EngineKind, Task};
 use tessera_engines::onnx::{OnnxModel, TensorInput};
 use tessera_hub::LocalModel;
 
-use super::image::{Picture, decode};
+use super::image::{Picture, decode, letterbox};
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
@@ -262,7 +261,7 @@ impl Frontend for PoseFrontend {
             None => self.max_people,
         };
         let picture = decode(&request.image, self.max_pixels)?;
-        let (detector_input, letterbox) = detector_input(&picture.rgb);
+        let (detector_input, letterbox) = detector_input(&picture.rgb)?;
         Ok(Prepared {
             input: PoseJob {
                 picture,
@@ -280,28 +279,22 @@ impl Frontend for PoseFrontend {
 }
 
 /// The photo letterboxed into the detector's square (black bars), NHWC, values −1 to 1.
-fn detector_input(rgb: &RgbImage) -> (Vec<f32>, Letterbox) {
-    let (width, height) = rgb.dimensions();
+fn detector_input(rgb: &RgbImage) -> Result<(Vec<f32>, Letterbox), TaskError> {
     let size = DETECTOR_SIZE as u32;
-    let scale = (size as f32 / width as f32).min(size as f32 / height as f32);
-    let new_width = ((width as f32 * scale).round() as u32).clamp(1, size);
-    let new_height = ((height as f32 * scale).round() as u32).clamp(1, size);
-    let (left, top) = ((size - new_width) / 2, (size - new_height) / 2);
-    let resized = imageops::resize(rgb, new_width, new_height, FilterType::Triangle);
-    let mut canvas = RgbImage::new(size, size);
-    imageops::replace(&mut canvas, &resized, i64::from(left), i64::from(top));
+    let (canvas, placement) = letterbox(rgb, size, image::Rgb([0; 3]))?;
     let input = canvas
         .as_raw()
         .iter()
         .map(|&v| f32::from(v) / 127.5 - 1.0)
         .collect();
+    let square = size as f32;
     let letterbox = Letterbox {
-        scale_x: new_width as f32 / size as f32,
-        scale_y: new_height as f32 / size as f32,
-        pad_x: left as f32 / size as f32,
-        pad_y: top as f32 / size as f32,
+        scale_x: placement.width as f32 / square,
+        scale_y: placement.height as f32 / square,
+        pad_x: placement.left as f32 / square,
+        pad_y: placement.top as f32 / square,
     };
-    (input, letterbox)
+    Ok((input, letterbox))
 }
 
 /// The detector's anchor centres, as fractions of its input: MediaPipe's SSD anchors with fixed

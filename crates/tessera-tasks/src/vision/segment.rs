@@ -6,13 +6,12 @@
 //! `(value − 128) / 256`, and the graph's one-channel output (0 to 1) is scaled to 0–255 and
 //! resized back to the photo's size.
 
-use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbaImage};
 use tessera_core::{EngineKind, Task};
 use tessera_engines::onnx::{ElementType, OnnxModel, TensorInput};
 use tessera_hub::LocalModel;
 
-use super::image::{Picture, decode, png};
+use super::image::{Picture, decode, png, resize};
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
@@ -90,7 +89,7 @@ impl Frontend for SegmentFrontend {
 
     fn prepare(&self, request: SegmentRequest) -> Result<Prepared<SegmentJob>, TaskError> {
         let picture = decode(&request.image, self.max_pixels)?;
-        let input = normalise(&picture, self.size);
+        let input = normalise(&picture, self.size)?;
         let (width, height) = picture.rgb.dimensions();
         Ok(Prepared {
             input: SegmentJob { picture, input },
@@ -101,7 +100,7 @@ impl Frontend for SegmentFrontend {
     fn finish(&self, output: SegmentOutput) -> Result<Segmentation, TaskError> {
         let SegmentOutput { picture, mask } = output;
         let (width, height) = picture.rgb.dimensions();
-        let mask = imageops::resize(&mask, width, height, FilterType::Triangle);
+        let mask = resize(&mask, width, height)?;
         let held = mask.pixels().filter(|p| p.0[0] >= 128).count();
         let mut cutout = RgbaImage::new(width, height);
         for ((out, rgb), alpha) in cutout
@@ -123,8 +122,8 @@ impl Frontend for SegmentFrontend {
 }
 
 /// The photo resized to `size` × `size`, channels first, each value `(v − 128) / 256`.
-fn normalise(picture: &Picture, size: u32) -> Vec<f32> {
-    let resized = imageops::resize(&picture.rgb, size, size, FilterType::Triangle);
+fn normalise(picture: &Picture, size: u32) -> Result<Vec<f32>, TaskError> {
+    let resized = resize(&picture.rgb, size, size)?;
     let plane = (size * size) as usize;
     let mut input = vec![0.0f32; 3 * plane];
     for (i, pixel) in resized.pixels().enumerate() {
@@ -132,7 +131,7 @@ fn normalise(picture: &Picture, size: u32) -> Vec<f32> {
             input[channel * plane + i] = (f32::from(pixel.0[channel]) - 128.0) / 256.0;
         }
     }
-    input
+    Ok(input)
 }
 
 /// Runs the graph, one photo per call.
