@@ -1,5 +1,6 @@
 //! The vision routes. Each takes images either as a multipart upload (one or more fields named
 //! `image`, plus text fields) or as JSON (`image`: base64 or a `data:` URL, or `images`: several).
+//! `/v1/vision/segment` cuts out the foreground; `/v1/vision/classify` names what each image shows.
 
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -7,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tessera_runtime::RuntimeError;
+use tessera_tasks::vision::classify::{ClassifyFrontend, ClassifyRequest, DEFAULT_TOP_K};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 use utoipa::ToSchema;
 
@@ -17,10 +19,18 @@ use crate::{ApiError, AppState};
 /// The most images one request may carry.
 const MAX_IMAGES: usize = 16;
 
-/// Images and the model, however they were sent.
+/// Images, the model and the options, however they were sent.
 struct ImagesIn {
     model: Option<String>,
     images: Vec<Vec<u8>>,
+    top_k: Option<usize>,
+}
+
+/// The options a route reads besides `model` and the images; any other is refused.
+#[derive(Clone, Copy)]
+struct RouteOptions {
+    /// `top_k`: how many classes to answer.
+    top_k: bool,
 }
 
 /// A vision request as JSON.
@@ -33,6 +43,9 @@ pub(crate) struct VisionJson {
     image: Option<String>,
     /// Several images, each as `image` takes it; answered in order.
     images: Option<Vec<String>>,
+    /// `/v1/vision/classify` only: how many of the most likely classes to answer (default 5).
+    #[schema(example = 5, minimum = 1)]
+    top_k: Option<usize>,
 }
 
 /// A vision request as a multipart form.
@@ -44,10 +57,16 @@ pub(crate) struct VisionForm {
     image: Vec<u8>,
     /// A catalog id; each route has a default.
     model: Option<String>,
+    /// `/v1/vision/classify` only: how many of the most likely classes to answer (default 5).
+    top_k: Option<usize>,
 }
 
-/// Reads the images of a multipart or JSON request.
-async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, ApiError> {
+/// Reads the images of a multipart or JSON request, and the options `accepts` names.
+async fn read_images(
+    request: Request,
+    state: &AppState,
+    accepts: RouteOptions,
+) -> Result<ImagesIn, ApiError> {
     let multipart = request
         .headers()
         .get(CONTENT_TYPE)
@@ -58,6 +77,7 @@ async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, Api
         let mut found = ImagesIn {
             model: None,
             images: Vec::new(),
+            top_k: None,
         };
         while let Some(field) = form.next_field().await? {
             match field.name().unwrap_or_default() {
@@ -67,9 +87,18 @@ async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, Api
                         ApiError::bad_request("the form field `model` is not UTF-8 text")
                     })?)
                 }
+                "top_k" if accepts.top_k => {
+                    let text = field.text().await.unwrap_or_default();
+                    found.top_k = Some(parse_top_k(&text)?);
+                }
                 other => {
+                    let extra = if accepts.top_k {
+                        ", `model` and `top_k`"
+                    } else {
+                        " and `model`"
+                    };
                     return Err(ApiError::bad_request(format!(
-                        "unknown form field `{other}`; send `image` (repeatable) and `model`"
+                        "unknown form field `{other}`; send `image` (repeatable){extra}"
                     )));
                 }
             }
@@ -98,9 +127,16 @@ async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, Api
                 })
             })
             .collect::<Result<_, _>>()?;
+        if body.top_k.is_some() && !accepts.top_k {
+            return Err(
+                ApiError::bad_request("`top_k` is an option of /v1/vision/classify only")
+                    .param("top_k"),
+            );
+        }
         ImagesIn {
             model: body.model,
             images,
+            top_k: body.top_k,
         }
     };
     if found.images.is_empty() {
@@ -117,6 +153,17 @@ async fn read_images(request: Request, state: &AppState) -> Result<ImagesIn, Api
         .param("images"));
     }
     Ok(found)
+}
+
+/// A `top_k` form field: a whole number of at least 1.
+fn parse_top_k(text: &str) -> Result<usize, ApiError> {
+    match text.trim().parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(k),
+        _ => Err(ApiError::bad_request(format!(
+            "`top_k` is {text:?}; send a whole number of at least 1"
+        ))
+        .param("top_k")),
+    }
 }
 
 /// The bytes of a base64 image or `data:` URL.
@@ -199,7 +246,7 @@ pub(crate) async fn segment(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let found = read_images(request, &state).await?;
+    let found = read_images(request, &state, RouteOptions { top_k: false }).await?;
     let model = found.model.unwrap_or_else(|| SEGMENT_MODEL.to_string());
     let several = found.images.len() > 1;
     let runs = found.images.into_iter().map(|image| {
@@ -225,6 +272,109 @@ pub(crate) async fn segment(
         });
     }
     let mut response = axum::Json(SegmentResponse {
+        object: "list",
+        model: model.clone(),
+        data,
+    })
+    .into_response();
+    response.extensions_mut().insert(ModelLabel(model));
+    Ok(response)
+}
+
+/// One class of an image and its probability.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassLabel {
+    /// The class's name, e.g. `tabby`.
+    #[schema(example = "tabby")]
+    label: String,
+    /// Its index among the model's classes (ImageNet-1k: 0 to 999).
+    #[schema(example = 281)]
+    class_id: usize,
+    /// Its probability, 0 to 1.
+    #[schema(example = 0.42)]
+    score: f32,
+}
+
+/// The most likely classes of one image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassificationOut {
+    /// The image's place in the request, from 0.
+    index: usize,
+    /// Its width in pixels (after its EXIF orientation).
+    width: u32,
+    /// Its height in pixels.
+    height: u32,
+    /// The `top_k` most likely classes, most likely first.
+    labels: Vec<ClassLabel>,
+}
+
+/// The classes of each image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassifyResponse {
+    /// Always `list`.
+    object: &'static str,
+    /// The model that classified.
+    model: String,
+    /// One entry per image, in order.
+    data: Vec<ClassificationOut>,
+}
+
+/// The model `/v1/vision/classify` uses when the request names none.
+const CLASSIFY_MODEL: &str = "efficientnet-lite0";
+
+/// Name what images show: the most likely ImageNet classes with their probabilities.
+#[utoipa::path(
+    post,
+    path = "/v1/vision/classify",
+    tag = "vision",
+    request_body(content(
+        (VisionForm = "multipart/form-data"),
+        (VisionJson = "application/json"),
+    )),
+    operation_id = "classifyImage",
+    responses(
+        (status = 200, description = "The most likely classes of each image", body = ClassifyResponse),
+        crate::openapi::ModelErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn classify(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let found = read_images(request, &state, RouteOptions { top_k: true }).await?;
+    let model = found.model.unwrap_or_else(|| CLASSIFY_MODEL.to_string());
+    let top_k = found.top_k.unwrap_or(DEFAULT_TOP_K);
+    let several = found.images.len() > 1;
+    // Sent together, the images meet in the worker's queue and share forward passes.
+    let runs = found.images.into_iter().map(|image| {
+        state
+            .runtime
+            .run::<ClassifyFrontend>(&model, ClassifyRequest { image, top_k })
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let mut data = Vec::with_capacity(results.len());
+    for (index, result) in results.into_iter().enumerate() {
+        let found = result.map_err(|e| match several {
+            true => blame_the_image(e).about_input(index),
+            false => blame_the_image(e),
+        })?;
+        data.push(ClassificationOut {
+            index,
+            width: found.width,
+            height: found.height,
+            labels: found
+                .labels
+                .into_iter()
+                .map(|c| ClassLabel {
+                    label: c.label,
+                    class_id: c.class_id,
+                    score: c.score,
+                })
+                .collect(),
+        });
+    }
+    let mut response = axum::Json(ClassifyResponse {
         object: "list",
         model: model.clone(),
         data,

@@ -34,6 +34,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::speech::FAMILY,
     &crate::transcribe::FAMILY,
     &crate::vision::segment::FAMILY,
+    &crate::vision::classify::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
@@ -288,10 +289,10 @@ impl LoadedModel {
 /// How a family's worker forms batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Batching {
-    /// One job per engine call (LLMs, speech, single-image vision).
+    /// One job per engine call (LLMs, speech, segmentation).
     Single,
     /// Jobs arriving together are merged up to the runtime's cost budget, waiting briefly for
-    /// more when several arrive at once (text encoders).
+    /// more when several arrive at once (text encoders, image classifiers).
     Budget,
     /// Jobs join and leave a running set between steps (LLMs: continuous batching); the family
     /// loads a [`StepRunner`].

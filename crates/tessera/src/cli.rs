@@ -115,6 +115,16 @@ Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kH
 Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. The default model,
 IS-Net from @imgly/background-removal-data, is AGPL-3.0 (see `tessera list`).")]
     Segment(SegmentArgs),
+    /// Name what photos show: the most likely ImageNet classes, with probabilities.
+    #[command(after_help = "Examples:
+  tessera classify dog.jpg
+  tessera classify --top-k 3 cat.png coffee.jpg
+  tessera classify --json *.jpg > classes.jsonl
+
+Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. Photos given
+together share forward passes. The default model, EfficientNet-Lite0, knows the 1000 ImageNet-1k
+classes (see `tessera list`).")]
+    Classify(ClassifyArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -648,6 +658,24 @@ pub struct SegmentArgs {
     pub engine: EngineArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// The photos.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The classification model.
+    #[arg(long, default_value = "efficientnet-lite0")]
+    pub model: String,
+    /// How many of the most likely classes to print per photo.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Print one JSON object per photo.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 /// Sampling flags shared by `chat` and `complete`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
@@ -744,10 +772,13 @@ Each question (spoken by tessera's own voice) is fed in 20 ms frames at real-tim
 by silence until its answer ends. Times are measured from the question's last voiced frame, so
 `speech_end` includes the end-of-turn silence window (--silence-ms).")]
     Voice(BenchVoiceArgs),
-    /// Vision: milliseconds per image from the file's bytes to the answer (segmentation).
+    /// Vision: milliseconds per image from the file's bytes to the answer (segmentation or
+    /// classification, as the model's task says).
     #[command(after_help = "Examples:
   tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
   tessera bench vision --rounds 5 --json photo.jpg
+  tessera bench vision --model efficientnet-lite0 ~/.cache/tessera/fixtures/dog.jpg
+  tessera bench vision --model efficientnet-lite0 --batch 8 ~/.cache/tessera/fixtures/dog.jpg
   python3 bench/segment_vs_onnxruntime.py      # the same images through onnxruntime in Python")]
     Vision(BenchVisionArgs),
 }
@@ -757,9 +788,13 @@ pub struct BenchVisionArgs {
     /// Images to run.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// The segmentation model.
+    /// The model: a segmentation or a classification model.
     #[arg(long, default_value = "isnet-general-small")]
     pub model: String,
+    /// Copies of the image sent at once (classification batches them into one forward pass);
+    /// the time reported is per image.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
     /// Rounds per image; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,

@@ -2,7 +2,9 @@
 //!
 //! [`image`] decodes uploads (JPEG, PNG, WebP, BMP, a GIF's first frame) with their EXIF
 //! orientation applied and a pixel limit checked before any pixel is decoded; [`segment`] cuts
-//! the foreground out of a photo with IS-Net on ONNX Runtime.
+//! the foreground out of a photo with IS-Net on ONNX Runtime; [`classify`] names what a photo
+//! shows with EfficientNet-Lite0 on candle.
 
+pub mod classify;
 pub mod image;
 pub mod segment;
