@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2 smollm2-135m-instruct qwen2.5-coder-0.5b-instruct silero-vad piper-en-us-joe-medium whisper-base whisper-tiny.en isnet-general-small yolov8n-320-nudenet blazepose-full)
+TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2 smollm2-135m-instruct qwen2.5-coder-0.5b-instruct silero-vad piper-en-us-joe-medium whisper-base whisper-tiny.en isnet-general-small yolov8n-320-nudenet blazepose-full efficientnet-lite0)
 
 # TESSERA_BIN names a binary built already (CI builds it with the tests: a `-p tessera` build would
 # resolve the dependencies' features differently and compile many of them a second time).
@@ -59,6 +59,27 @@ if missing:
                     out.write(data)
 print(f"image fixtures ready in {folder}")
 PY
+
+# Photos from Debian's darknet package (data/*.jpg; darknet is MIT, GPL-3.0+ or WTFPL, at the
+# user's choice: docs/licenses.md) for the classification tests, checked by sha256; the package is
+# fetched with apt-get (no root needed for `download`) only when one is missing or differs.
+darknet="${TESSERA_HOME:-$HOME/.cache/tessera}/fixtures"
+darknet_sums="5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866  dog.jpg
+f95f57297fd51a6c5ddceb5ed6916fa759d1d65f402fee34c05b31a9608755c0  eagle.jpg
+00dc48a9b2af8a1fe4c4b79319726591f1033c7e1150f21e7577a79f3b6659f1  giraffe.jpg
+c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4  horses.jpg"
+darknet_ok() { (cd "$darknet" 2>/dev/null && echo "$darknet_sums" | sha256sum --quiet -c - >/dev/null 2>&1); }
+if ! darknet_ok; then
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download darknet >/dev/null && dpkg-deb -x darknet_*.deb root)
+  mkdir -p "$darknet"
+  for name in dog.jpg eagle.jpg giraffe.jpg horses.jpg; do
+    cp "$tmp/root/usr/share/darknet/data/$name" "$darknet/$name"
+  done
+  rm -rf "$tmp"
+  darknet_ok || { echo "the darknet photos in $darknet do not match their sha256" >&2; exit 1; }
+fi
+echo "darknet photos ready in $darknet"
 
 # The MediaPipe pose models the TFLite converter's tests read (npm @mediapipe/pose), checked by
 # sha256; fetched again only when one is missing or differs.

@@ -176,6 +176,7 @@ fn uploads() -> OpenApiRouter<AppState> {
         .routes(routes!(vision::segment))
         .routes(routes!(vision::detect))
         .routes(routes!(vision::pose))
+        .routes(routes!(vision::classify))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tessera_runtime::RuntimeError;
 use tessera_tasks::Frontend;
+use tessera_tasks::vision::classify::{ClassifyFrontend, ClassifyRequest, DEFAULT_TOP_K};
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest, Detections};
 use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest, Poses};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
@@ -34,6 +35,9 @@ struct ImagesIn<P> {
 /// The settings a route takes beside its images: JSON members (flattened into the body) or
 /// multipart text fields of the same names.
 trait RouteParams: DeserializeOwned + Default + Send {
+    /// The settings' names, beside `image`, `images` and `model`.
+    const FIELDS: &'static [&'static str];
+
     /// Takes the multipart text field `name`; `Ok(false)` when the route has no such setting.
     fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError>;
 }
@@ -43,6 +47,8 @@ trait RouteParams: DeserializeOwned + Default + Send {
 pub(crate) struct NoParams {}
 
 impl RouteParams for NoParams {
+    const FIELDS: &'static [&'static str] = &[];
+
     fn set_field(&mut self, _name: &str, _value: &str) -> Result<bool, ApiError> {
         Ok(false)
     }
@@ -120,7 +126,8 @@ async fn read_images<P: RouteParams>(
                 found.model = Some(text);
             } else if !found.params.set_field(&name, &text)? {
                 return Err(ApiError::bad_request(format!(
-                    "unknown form field `{name}`; this route reads `image` (repeatable), `model` and the settings its documentation lists"
+                    "unknown form field `{name}`; {}",
+                    route_reads::<P>("`image` (repeatable)")
                 )));
             }
         }
@@ -171,6 +178,24 @@ async fn read_images<P: RouteParams>(
         .param("images"));
     }
     Ok(found)
+}
+
+/// What a route reads, for the message that refuses anything else.
+fn route_reads<P: RouteParams>(images: &str) -> String {
+    let mut names: Vec<String> = vec![images.to_string(), "`model`".to_string()];
+    names.extend(P::FIELDS.iter().map(|f| format!("`{f}`")));
+    format!("this route reads {}", names.join(", "))
+}
+
+/// A `top_k` form field: a whole number of at least 1.
+fn parse_top_k(text: &str) -> Result<usize, ApiError> {
+    match text.trim().parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(k),
+        _ => Err(ApiError::bad_request(format!(
+            "`top_k` is {text:?}; send a whole number of at least 1"
+        ))
+        .param("top_k")),
+    }
 }
 
 /// The bytes of a base64 image or `data:` URL.
@@ -327,6 +352,8 @@ pub(crate) struct DetectParams {
 }
 
 impl RouteParams for DetectParams {
+    const FIELDS: &'static [&'static str] = &["confidence", "iou", "max_detections"];
+
     fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError> {
         match name {
             "confidence" => self.confidence = Some(form_number("confidence", value)?),
@@ -485,6 +512,8 @@ pub(crate) struct PoseParams {
 }
 
 impl RouteParams for PoseParams {
+    const FIELDS: &'static [&'static str] = &["max_people"];
+
     fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError> {
         match name {
             "max_people" => self.max_people = Some(form_number("max_people", value)?),
@@ -637,4 +666,143 @@ fn poses_out(index: usize, found: Poses) -> PosesOut {
             })
             .collect(),
     }
+}
+
+/// Classification settings beside the images.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct ClassifyParams {
+    /// How many of the most likely classes to answer (default 5; more than the model has
+    /// answers them all).
+    #[schema(example = 5, minimum = 1)]
+    top_k: Option<usize>,
+}
+
+impl RouteParams for ClassifyParams {
+    const FIELDS: &'static [&'static str] = &["top_k"];
+
+    fn set_field(&mut self, name: &str, value: &str) -> Result<bool, ApiError> {
+        match name {
+            "top_k" => self.top_k = Some(parse_top_k(value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A classification request as a multipart form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the multipart fields; `read_images` reads them
+pub(crate) struct ClassifyForm {
+    /// The image: JPEG, PNG, WebP, BMP or GIF (its first frame). Repeat the field for several.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// A catalog id (default `efficientnet-lite0`).
+    model: Option<String>,
+    /// How many of the most likely classes to answer (default 5).
+    top_k: Option<usize>,
+}
+
+/// One class of an image and its probability.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassLabel {
+    /// The class's name, e.g. `tabby`.
+    #[schema(example = "tabby")]
+    label: String,
+    /// Its index among the model's classes (ImageNet-1k: 0 to 999).
+    #[schema(example = 281)]
+    class_id: usize,
+    /// Its probability, 0 to 1.
+    #[schema(example = 0.42)]
+    score: f32,
+}
+
+/// The most likely classes of one image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassificationOut {
+    /// The image's place in the request, from 0.
+    index: usize,
+    /// Its width in pixels (after its EXIF orientation).
+    width: u32,
+    /// Its height in pixels.
+    height: u32,
+    /// The `top_k` most likely classes, most likely first.
+    labels: Vec<ClassLabel>,
+}
+
+/// The classes of each image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassifyResponse {
+    /// Always `list`.
+    object: &'static str,
+    /// The model that classified.
+    model: String,
+    /// One entry per image, in order.
+    data: Vec<ClassificationOut>,
+}
+
+/// The model `/v1/vision/classify` uses when the request names none.
+const CLASSIFY_MODEL: &str = "efficientnet-lite0";
+
+/// Name what images show: the most likely ImageNet classes with their probabilities.
+#[utoipa::path(
+    post,
+    path = "/v1/vision/classify",
+    tag = "vision",
+    request_body(content(
+        (ClassifyForm = "multipart/form-data"),
+        (JsonIn<ClassifyParams> = "application/json"),
+    )),
+    operation_id = "classifyImage",
+    responses(
+        (status = 200, description = "The most likely classes of each image", body = ClassifyResponse),
+        crate::openapi::ModelErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn classify(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let found = read_images::<ClassifyParams>(request, &state).await?;
+    let model = found.model.unwrap_or_else(|| CLASSIFY_MODEL.to_string());
+    let top_k = match found.params.top_k {
+        Some(0) => {
+            return Err(
+                ApiError::bad_request("`top_k` is 0; send a whole number of at least 1")
+                    .param("top_k"),
+            );
+        }
+        Some(k) => k,
+        None => DEFAULT_TOP_K,
+    };
+    // Sent together, the images meet in the worker's queue and share forward passes.
+    let requests = found
+        .images
+        .into_iter()
+        .map(|image| ClassifyRequest { image, top_k });
+    let results = run_each::<ClassifyFrontend>(&state, &model, requests).await?;
+    let data = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, found)| ClassificationOut {
+            index,
+            width: found.width,
+            height: found.height,
+            labels: found
+                .labels
+                .into_iter()
+                .map(|c| ClassLabel {
+                    label: c.label,
+                    class_id: c.class_id,
+                    score: c.score,
+                })
+                .collect(),
+        })
+        .collect();
+    let body = ClassifyResponse {
+        object: "list",
+        model: model.clone(),
+        data,
+    };
+    Ok(labelled(model, body))
 }

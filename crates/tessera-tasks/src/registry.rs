@@ -36,6 +36,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::vision::segment::FAMILY,
     &crate::vision::detect::FAMILY,
     &crate::vision::pose::FAMILY,
+    &crate::vision::classify::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.
@@ -290,10 +291,10 @@ impl LoadedModel {
 /// How a family's worker forms batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Batching {
-    /// One job per engine call (LLMs, speech, single-image vision).
+    /// One job per engine call (LLMs, speech, segmentation).
     Single,
     /// Jobs arriving together are merged up to the runtime's cost budget, waiting briefly for
-    /// more when several arrive at once (text encoders).
+    /// more when several arrive at once (text encoders, image classifiers).
     Budget,
     /// Like `Budget`, with each job's cost in input pixels and the budget's `max_pixels` as the
     /// bound (images: several per engine call).

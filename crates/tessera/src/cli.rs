@@ -136,6 +136,16 @@ Prints each person's detector score and box, then each landmark as `name x y vis
 photo's pixels (after its EXIF orientation); --json prints everything, depth and presence too.
 The models are MediaPipe's TFLite files from npm, converted to ONNX when pulled.")]
     Pose(PoseArgs),
+    /// Name what photos show: the most likely ImageNet classes, with probabilities.
+    #[command(after_help = "Examples:
+  tessera classify dog.jpg
+  tessera classify --top-k 3 cat.png coffee.jpg
+  tessera classify --json *.jpg > classes.jsonl
+
+Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. Photos given
+together share forward passes. The default model, EfficientNet-Lite0, knows the 1000 ImageNet-1k
+classes (see `tessera list`).")]
+    Classify(ClassifyArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -720,6 +730,24 @@ pub struct PoseArgs {
     pub engine: EngineArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// The photos.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The classification model.
+    #[arg(long, default_value = "efficientnet-lite0")]
+    pub model: String,
+    /// How many of the most likely classes to print per photo.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Print one JSON object per photo.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 /// Sampling flags shared by `chat` and `complete`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
@@ -816,10 +844,12 @@ Each question (spoken by tessera's own voice) is fed in 20 ms frames at real-tim
 by silence until its answer ends. Times are measured from the question's last voiced frame, so
 `speech_end` includes the end-of-turn silence window (--silence-ms).")]
     Voice(BenchVoiceArgs),
-    /// Vision: milliseconds per image from the file's bytes to the answer.
+    /// Vision: milliseconds per image from the file's bytes to the answer; the model's task
+    /// (segment, detect, pose, classify) says what is measured.
     #[command(after_help = "Examples:
   tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
   tessera bench vision --task detect --concurrency 8 --json photo.jpg
+  tessera bench vision --model efficientnet-lite0 --concurrency 8 ~/.cache/tessera/fixtures/dog.jpg
   python3 bench/segment_vs_onnxruntime.py      # segmentation through onnxruntime in Python
   python3 bench/detect_vs_onnxruntime.py       # detection through onnxruntime + numpy
   python3 bench/pose_vs_litert.py              # pose through ai-edge-litert (TFLite)")]
@@ -831,10 +861,11 @@ pub struct BenchVisionArgs {
     /// Images to run.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// What to measure.
-    #[arg(long, value_enum, default_value_t = VisionTask::Segment)]
-    pub task: VisionTask,
-    /// The model (default: the task's default model).
+    /// What to measure, with the task's default model, when --model is not given (a local
+    /// model file declares no task: --task says it).
+    #[arg(long, value_enum)]
+    pub task: Option<VisionTask>,
+    /// The model (default: the task's default model); its task says what is measured.
     #[arg(long)]
     pub model: Option<String>,
     /// Rounds per image; the median is reported.
@@ -859,6 +890,8 @@ pub enum VisionTask {
     Detect,
     /// Human pose.
     Pose,
+    /// Image classification.
+    Classify,
 }
 
 impl VisionTask {
@@ -868,6 +901,7 @@ impl VisionTask {
             VisionTask::Segment => "isnet-general-small",
             VisionTask::Detect => "yolov8n-320-nudenet",
             VisionTask::Pose => "blazepose-full",
+            VisionTask::Classify => "efficientnet-lite0",
         }
     }
 
@@ -877,6 +911,7 @@ impl VisionTask {
             VisionTask::Segment => "segment",
             VisionTask::Detect => "detect",
             VisionTask::Pose => "pose",
+            VisionTask::Classify => "classify",
         }
     }
 }

@@ -29,6 +29,27 @@ pub(super) fn load(
     Err(not_compiled())
 }
 
+/// A loaded EfficientNet, which cannot exist in this build.
+pub(super) enum EfficientNet {}
+
+/// Always fails: candle is not compiled in.
+pub(super) fn load_efficientnet(
+    _weights: &Path,
+    _device: Device,
+) -> Result<(EfficientNet, usize, Device), EngineError> {
+    Err(not_compiled())
+}
+
+/// Unreachable: there is no model to run.
+pub(super) fn forward_efficientnet(
+    model: &EfficientNet,
+    _pixels: &[f32],
+    _rows: usize,
+    _size: usize,
+) -> Result<Vec<f32>, String> {
+    match *model {}
+}
+
 /// Unreachable: there is no model to run.
 pub(super) fn forward(
     bert: &Bert,

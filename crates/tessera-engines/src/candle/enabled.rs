@@ -1,12 +1,13 @@
-//! candle itself: devices and the BERT forward pass.
+//! candle itself: devices, the BERT forward pass and EfficientNet-Lite's.
 
 use std::path::Path;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 
 use super::Loaded;
+pub(super) use super::efficientnet_lite::EfficientNetLite0 as EfficientNet;
 use crate::{Device, EngineError};
 
 /// A loaded BERT model and the candle device its weights live on.
@@ -92,6 +93,41 @@ pub(super) fn forward(
             .model
             .forward(&tensor(ids)?, &tensor(type_ids)?, Some(&tensor(mask)?))?;
         hidden.flatten_all()?.to_vec1::<f32>()
+    };
+    run().map_err(|e| e.to_string())
+}
+
+/// A loaded EfficientNet-Lite0 and the candle device its weights live on.
+pub(super) fn load_efficientnet(
+    weights: &Path,
+    device: Device,
+) -> Result<(EfficientNet, usize, Device), EngineError> {
+    let load_error = |message: String| EngineError::Load {
+        path: weights.to_path_buf(),
+        message,
+    };
+    let device = candle_device(device);
+    let bytes = std::fs::read(weights).map_err(|e| load_error(e.to_string()))?;
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
+        .map_err(|e| load_error(e.to_string()))?;
+    let model = EfficientNet::load(vb).map_err(|e| {
+        load_error(format!(
+            "not EfficientNet-Lite0 weights (efficientnet_pytorch names): {e}"
+        ))
+    })?;
+    let classes = model.classes();
+    Ok((model, classes, reported(&device)))
+}
+
+pub(super) fn forward_efficientnet(
+    model: &EfficientNet,
+    pixels: &[f32],
+    rows: usize,
+    size: usize,
+) -> Result<Vec<f32>, String> {
+    let run = || -> candle_core::Result<Vec<f32>> {
+        let x = Tensor::from_slice(pixels, (rows, 3, size, size), model.device())?;
+        model.forward(&x)?.flatten_all()?.to_vec1::<f32>()
     };
     run().map_err(|e| e.to_string())
 }

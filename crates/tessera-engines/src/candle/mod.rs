@@ -1,9 +1,12 @@
-//! candle: the device for a requested [`Device`], and [`BertEncoder`], a BERT-family encoder
-//! (`candle_transformers::models::bert`) from safetensors weights.
+//! candle: the device for a requested [`Device`], [`BertEncoder`], a BERT-family encoder
+//! (`candle_transformers::models::bert`) from safetensors weights, and [`EfficientNetLite`], an
+//! image classifier written here (`efficientnet_lite.rs`).
 //!
 //! The engine half lives in `enabled.rs` (with the `candle` feature) or its stand-in
 //! `disabled.rs`; everything public here is the same in both builds.
 
+#[cfg(feature = "candle")]
+mod efficientnet_lite;
 #[cfg(feature = "candle")]
 mod enabled;
 #[cfg(feature = "candle")]
@@ -112,6 +115,83 @@ impl std::fmt::Debug for BertEncoder {
         f.debug_struct("BertEncoder")
             .field("weights", &self.weights)
             .field("hidden_size", &self.hidden_size)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+/// EfficientNet-Lite0, an ImageNet classifier, in f32 on candle: normalized pixels in
+/// (`[rows, 3, size, size]`, row-major), one logit per class out.
+///
+/// In a build without the `candle` feature the type is the same, and `load` returns
+/// [`EngineError::NotCompiled`].
+pub struct EfficientNetLite {
+    model: backend::EfficientNet,
+    weights: PathBuf,
+    classes: usize,
+    device: Device,
+}
+
+impl EfficientNetLite {
+    /// Loads the safetensors `weights` (a converted `efficientnet_pytorch` state dict) onto the
+    /// device candle picks for `device` (see [`device()`]).
+    pub fn load(weights: &Path, device: Device) -> Result<Self, EngineError> {
+        let (model, classes, device) = backend::load_efficientnet(weights, device)?;
+        tracing::debug!(weights = %weights.display(), %device, classes, "EfficientNet-Lite loaded on candle");
+        Ok(EfficientNetLite {
+            model,
+            weights: weights.to_path_buf(),
+            classes,
+            device,
+        })
+    }
+
+    /// How many classes it scores.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The device the weights live on after any fallback.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Runs `rows` images of `size` × `size` pixels, `pixels` holding `[rows, 3, size, size]`;
+    /// returns the logits, `[rows, classes]` row-major.
+    pub fn forward(
+        &self,
+        pixels: &[f32],
+        rows: usize,
+        size: usize,
+    ) -> Result<Vec<f32>, EngineError> {
+        let expected = rows * 3 * size * size;
+        if pixels.len() != expected || size == 0 {
+            return Err(EngineError::Input {
+                path: self.weights.clone(),
+                tensor: "pixels".into(),
+                message: format!(
+                    "{} values given for {rows} images of 3 × {size} × {size} ({expected})",
+                    pixels.len()
+                ),
+            });
+        }
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        backend::forward_efficientnet(&self.model, pixels, rows, size).map_err(|message| {
+            EngineError::Run {
+                path: self.weights.clone(),
+                message,
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for EfficientNetLite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EfficientNetLite")
+            .field("weights", &self.weights)
+            .field("classes", &self.classes)
             .field("device", &self.device)
             .finish_non_exhaustive()
     }

@@ -1,13 +1,17 @@
 //! `tessera bench vision`: milliseconds per image through the whole path a request takes
-//! (decoding, resizing, the graph, the post-processing), model loaded once; with
+//! (decoding, resizing, the graph, the post-processing), model loaded once. The model's task
+//! picks what is measured (`--task` names a task and its default model instead); with
 //! `--concurrency N`, N copies of each image go in together, as N clients would send them, and
 //! the worker batches them as it batches a server's requests.
 
 use std::time::Instant;
 
 use anyhow::Context;
+use tessera_core::Task;
+use tessera_hub::{Hub, Scope};
 use tessera_runtime::Runtime;
 use tessera_tasks::Frontend;
+use tessera_tasks::vision::classify::{ClassifyFrontend, ClassifyRequest, DEFAULT_TOP_K};
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest};
 use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
@@ -30,20 +34,38 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                 .map(|bytes| (path.display().to_string(), bytes))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| args.task.default_model().to_string());
+    // A model names its task; without one, the task (segmentation by default) names its model.
+    let (task, model) = match &args.model {
+        Some(model) => {
+            let task = Hub::from_env()?.locate(model, &Scope::AnyPath)?.task;
+            let task = match task {
+                Some(Task::Segment) => VisionTask::Segment,
+                Some(Task::Detect) => VisionTask::Detect,
+                Some(Task::Pose) => VisionTask::Pose,
+                Some(Task::Classify) => VisionTask::Classify,
+                // A local file declares no task: --task says it.
+                None => args.task.unwrap_or(VisionTask::Segment),
+                Some(other) => anyhow::bail!(
+                    "model `{model}` is a {other} model; bench vision measures segment, detect, pose and classify models"
+                ),
+            };
+            (task, model.clone())
+        }
+        None => {
+            let task = args.task.unwrap_or(VisionTask::Segment);
+            (task, task.default_model().to_string())
+        }
+    };
     let bench = Bench {
         runtime: (*runtime).clone(),
         model,
-        task: args.task,
+        task,
         rounds: args.rounds,
         concurrency: args.concurrency,
         json: args.json,
     };
     super::block_on(async {
-        match args.task {
+        match task {
             VisionTask::Segment => {
                 bench
                     .run::<SegmentFrontend>(
@@ -74,6 +96,21 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                             max_people: None,
                         },
                         |found| format!("{} people", found.people.len()),
+                    )
+                    .await
+            }
+            VisionTask::Classify => {
+                bench
+                    .run::<ClassifyFrontend>(
+                        &images,
+                        |image| ClassifyRequest {
+                            image,
+                            top_k: DEFAULT_TOP_K,
+                        },
+                        |found| match found.labels.first() {
+                            Some(top) => format!("{} {:.2}", top.label, top.score),
+                            None => "no classes".into(),
+                        },
                     )
                     .await
             }

@@ -8,6 +8,7 @@ mod bench_vad;
 mod bench_vision;
 mod bench_voice;
 mod chat;
+mod classify;
 mod detect;
 mod embed;
 mod hub;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Complete(args) => chat::complete(args),
         Command::Vad(args) => vad::run(args),
         Command::Segment(args) => segment::run(args),
+        Command::Classify(args) => classify::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Pose(args) => pose::run(args),
         Command::Speak(args) => speak::run(args),
