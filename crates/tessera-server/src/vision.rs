@@ -133,10 +133,28 @@ async fn read_images<P: RouteParams>(
         }
         found
     } else {
-        let ApiJson(JsonIn {
+        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(request, state).await?;
+        let serde_json::Value::Object(members) = &value else {
+            return Err(ApiError::bad_request(format!(
+                "the body is {}; send a JSON object with `image` or `images`",
+                crate::extract::kind(&value)
+            )));
+        };
+        let known = ["image", "images", "model"];
+        if let Some(unknown) = members
+            .keys()
+            .find(|k| !known.contains(&k.as_str()) && !P::FIELDS.contains(&k.as_str()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "unknown member `{unknown}`; {}",
+                route_reads::<P>("`image` or `images`")
+            )));
+        }
+        let JsonIn {
             images: body,
             params,
-        }) = ApiJson::<JsonIn<P>>::from_request(request, state).await?;
+        } = serde_json::from_value::<JsonIn<P>>(value)
+            .map_err(|e| ApiError::bad_request(format!("the JSON body does not fit: {e}")))?;
         let texts = match (body.image, body.images) {
             (Some(one), None) => vec![one],
             (None, Some(many)) => many,
