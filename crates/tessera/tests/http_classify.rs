@@ -4,23 +4,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{Part, Server, assert_error, tessera_home};
+use common::{Part, Server, assert_error, fixture, read_fixture};
 use serde_json::{Value, json};
 
 const CLASSIFY: &str = "/v1/vision/classify";
-
-fn fixture(name: &str) -> PathBuf {
-    tessera_home().join("fixtures").join(name)
-}
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name))
-        .unwrap_or_else(|e| panic!("{name} (run scripts/fetch-models.sh): {e}"))
-}
 
 /// ImageNet-1k class ranges: the dog breeds, the domestic cats.
 const DOGS: std::ops::RangeInclusive<u64> = 151..=268;

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{Part, Server, assert_error, tessera_home};
+use common::{Part, Server, assert_error, fixture, read_fixture};
 use serde_json::{Value, json};
 use tessera_tasks::vision::image::decode;
 
@@ -16,15 +15,6 @@ const DETECT: &str = "/v1/vision/detect";
 /// Where the faces are, read off the photos by eye: left, top, right, bottom.
 const ASTRONAUT_FACE: [f64; 4] = [175.0, 80.0, 275.0, 182.0];
 const CAMERAMAN_FACE: [f64; 4] = [183.0, 128.0, 266.0, 198.0];
-
-fn fixture(name: &str) -> PathBuf {
-    tessera_home().join("fixtures").join(name)
-}
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name))
-        .unwrap_or_else(|e| panic!("{name} (run scripts/fetch-models.sh): {e}"))
-}
 
 fn corners(object: &Value) -> [f64; 4] {
     let b = &object["box"];

@@ -4,24 +4,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{Part, Server, assert_error, tessera_home};
+use common::{Part, Server, assert_error, fixture, read_fixture};
 use serde_json::{Value, json};
 use tessera_tasks::vision::image::{decode, png};
 
 const POSE: &str = "/v1/vision/pose";
-
-fn fixture(name: &str) -> PathBuf {
-    tessera_home().join("fixtures").join(name)
-}
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name))
-        .unwrap_or_else(|e| panic!("{name} (run scripts/fetch-models.sh): {e}"))
-}
 
 /// A person's landmarks by name: (x, y, visibility).
 fn landmarks(person: &Value) -> HashMap<String, (f64, f64, f64)> {

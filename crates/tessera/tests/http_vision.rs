@@ -3,24 +3,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{Part, Server, assert_error, tessera_home};
+use common::{Part, Server, assert_error, fixture, read_fixture, tessera_home};
 use serde_json::json;
 use tessera_tasks::vision::image::decode;
 
 const SEGMENT: &str = "/v1/vision/segment";
-
-fn fixture(name: &str) -> PathBuf {
-    tessera_home().join("fixtures").join(name)
-}
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name))
-        .unwrap_or_else(|e| panic!("{name} (run scripts/fetch-models.sh): {e}"))
-}
 
 /// A base64 PNG from a response, as one 8-bit channel (masks are grey).
 fn mask_of(b64: &serde_json::Value) -> (u32, u32, Vec<u8>) {

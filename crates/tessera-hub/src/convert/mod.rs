@@ -88,22 +88,28 @@ pub(crate) fn is_conversion(dir: &Path) -> bool {
     })
 }
 
-/// Writes `bytes` to `out` whole or not at all: into a temporary file beside it, then renamed.
-pub(crate) fn write_whole(out: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
+/// Writes `out` whole or not at all: `write` fills a temporary file beside it, which is then
+/// renamed into place.
+pub(crate) fn write_whole_with(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
-    let mut temp = tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(".tessera-convert-")
         .tempfile_in(parent)
         .map_err(|e| HubError::io(parent, e))?;
-    temp.write_all(bytes)
-        .map_err(|e| HubError::io(temp.path(), e))?;
+    write(temp.path())?;
     temp.persist(out).map_err(|e| HubError::io(out, e.error))?;
     Ok(())
+}
+
+/// Writes `bytes` to `out` whole or not at all.
+pub(crate) fn write_whole(out: &Path, bytes: &[u8]) -> Result<()> {
+    write_whole_with(out, |temp| {
+        fs::write(temp, bytes).map_err(|e| HubError::io(temp, e))
+    })
 }
 
 /// What can be wrong with the files of a conversion. Each message names the file and says what

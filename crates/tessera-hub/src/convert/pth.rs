@@ -60,23 +60,16 @@ pub fn pth_to_safetensors(pth: &Path, out: &Path) -> Result<PthSummary> {
             })?;
         views.push((name.as_str(), view));
     }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".tessera-convert-")
-        .tempfile_in(parent)
-        .map_err(|e| HubError::io(parent, e))?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(views, Some(metadata), temp.path()).map_err(|e| {
-        ConvertError::Unsupported {
-            file: out.to_path_buf(),
-            message: format!("could not write safetensors: {e}"),
-        }
+    super::write_whole_with(out, |temp| {
+        safetensors::serialize_to_file(views, Some(metadata), temp).map_err(|e| {
+            ConvertError::Unsupported {
+                file: out.to_path_buf(),
+                message: format!("could not write safetensors: {e}"),
+            }
+            .into()
+        })
     })?;
-    temp.persist(out).map_err(|e| HubError::io(out, e.error))?;
     Ok(PthSummary {
         tensors: tensors.len(),
         elements,

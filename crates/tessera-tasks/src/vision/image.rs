@@ -6,9 +6,8 @@
 
 use std::io::Cursor;
 
-use image::{
-    DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Pixel, RgbImage,
-};
+pub use image::RgbImage;
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Pixel};
 
 use crate::TaskError;
 

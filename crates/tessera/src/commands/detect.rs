@@ -1,52 +1,51 @@
 //! `tessera detect`: the objects in photos, one line each (or JSON), optionally drawn.
 
-use anyhow::Context;
+use std::path::Path;
+
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest, Detections};
 use tessera_tasks::vision::draw;
-use tessera_tasks::vision::image::{DEFAULT_MAX_PIXELS, decode, png};
 
+use super::photos::{each_photo, one_drawing, write_drawing};
 use crate::cli::DetectArgs;
 
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.draw.is_none() || args.images.len() == 1,
-        "--draw writes one picture: give one photo with it"
-    );
+    one_drawing(args.draw.as_deref(), args.images.len())?;
     let runtime = super::local_runtime(&args.engine)?;
-    let photos = args
-        .images
-        .iter()
-        .map(|path| {
-            std::fs::read(path).with_context(|| format!("could not read {}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let requests = photos.iter().map(|image| DetectRequest {
-        image: image.clone(),
+    let several = args.images.len() > 1;
+    let request = |image| DetectRequest {
+        image,
         confidence: args.confidence,
         iou: args.iou,
         max_detections: None,
-    });
-    // All at once: the worker runs them as batches.
-    let runs: Vec<_> = requests
-        .map(|request| runtime.run::<DetectFrontend>(&args.model, request))
-        .collect();
-    let results = super::block_on(futures_util::future::join_all(runs))?;
-    for ((path, result), photo) in args.images.iter().zip(results).zip(&photos) {
-        let found = result.with_context(|| format!("{}", path.display()))?;
-        if args.json {
-            println!("{}", json(path, &found));
-        } else {
-            print_lines(path, &found, args.images.len() > 1);
-        }
-        if let Some(out) = &args.draw {
-            write_drawing(photo, &found, out)?;
-            eprintln!("{}: {} boxes drawn", out.display(), found.objects.len());
-        }
-    }
-    Ok(())
+    };
+    each_photo::<DetectFrontend>(
+        &runtime,
+        &args.model,
+        &args.images,
+        request,
+        |path, photo, found| {
+            if args.json {
+                println!("{}", json(path, &found));
+            } else {
+                print_lines(path, &found, several);
+            }
+            if let Some(out) = &args.draw {
+                write_drawing(photo, out, |picture| {
+                    let thickness = draw::stroke(picture);
+                    for object in &found.objects {
+                        let b = object.bbox;
+                        let colour = draw::colour(object.class_id);
+                        draw::rectangle(picture, [b.x1, b.y1, b.x2, b.y2], thickness, colour);
+                    }
+                })?;
+                eprintln!("{}: {} boxes drawn", out.display(), found.objects.len());
+            }
+            Ok(())
+        },
+    )
 }
 
-fn print_lines(path: &std::path::Path, found: &Detections, several: bool) {
+fn print_lines(path: &Path, found: &Detections, several: bool) {
     let prefix = if several {
         format!("{}: ", path.display())
     } else {
@@ -64,7 +63,7 @@ fn print_lines(path: &std::path::Path, found: &Detections, several: bool) {
     }
 }
 
-fn json(path: &std::path::Path, found: &Detections) -> serde_json::Value {
+fn json(path: &Path, found: &Detections) -> serde_json::Value {
     let objects: Vec<_> = found
         .objects
         .iter()
@@ -83,21 +82,4 @@ fn json(path: &std::path::Path, found: &Detections) -> serde_json::Value {
         "height": found.height,
         "objects": objects,
     })
-}
-
-/// The photo with each box outlined in its class's colour, as a PNG.
-fn write_drawing(photo: &[u8], found: &Detections, out: &std::path::Path) -> anyhow::Result<()> {
-    let mut picture = decode(photo, DEFAULT_MAX_PIXELS)?.rgb;
-    let thickness = draw::stroke(&picture);
-    for object in &found.objects {
-        let b = object.bbox;
-        draw::rectangle(
-            &mut picture,
-            [b.x1, b.y1, b.x2, b.y2],
-            thickness,
-            draw::colour(object.class_id),
-        );
-    }
-    std::fs::write(out, png(&picture)?)
-        .with_context(|| format!("could not write {}", out.display()))
 }

@@ -12,6 +12,7 @@ mod classify;
 mod detect;
 mod embed;
 mod hub;
+mod photos;
 #[cfg(feature = "play")]
 mod play;
 #[cfg(not(feature = "play"))]

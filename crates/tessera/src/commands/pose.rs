@@ -2,53 +2,41 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use tessera_tasks::vision::draw;
-use tessera_tasks::vision::image::{DEFAULT_MAX_PIXELS, decode, png};
+use tessera_tasks::vision::image::RgbImage;
 use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest, Poses, SKELETON};
 
+use super::photos::{each_photo, one_drawing, write_drawing};
 use crate::cli::PoseArgs;
 
 /// Landmarks less likely visible than this are not drawn.
 const DRAWN_VISIBILITY: f32 = 0.5;
 
 pub fn run(args: PoseArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.draw.is_none() || args.images.len() == 1,
-        "--draw writes one picture: give one photo with it"
-    );
+    one_drawing(args.draw.as_deref(), args.images.len())?;
     let runtime = super::local_runtime(&args.engine)?;
-    let photos = args
-        .images
-        .iter()
-        .map(|path| {
-            std::fs::read(path).with_context(|| format!("could not read {}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let runs: Vec<_> = photos
-        .iter()
-        .map(|image| {
-            let request = PoseRequest {
-                image: image.clone(),
-                max_people: args.max_people,
-            };
-            runtime.run::<PoseFrontend>(&args.model, request)
-        })
-        .collect();
-    let results = super::block_on(futures_util::future::join_all(runs))?;
-    for ((path, result), photo) in args.images.iter().zip(results).zip(&photos) {
-        let found = result.with_context(|| format!("{}", path.display()))?;
-        if args.json {
-            println!("{}", json(path, &found));
-        } else {
-            print_people(path, &found);
-        }
-        if let Some(out) = &args.draw {
-            write_drawing(photo, &found, out)?;
-            eprintln!("{}: {} people drawn", out.display(), found.people.len());
-        }
-    }
-    Ok(())
+    let request = |image| PoseRequest {
+        image,
+        max_people: args.max_people,
+    };
+    each_photo::<PoseFrontend>(
+        &runtime,
+        &args.model,
+        &args.images,
+        request,
+        |path, photo, found| {
+            if args.json {
+                println!("{}", json(path, &found));
+            } else {
+                print_people(path, &found);
+            }
+            if let Some(out) = &args.draw {
+                write_drawing(photo, out, |picture| draw_skeletons(picture, &found))?;
+                eprintln!("{}: {} people drawn", out.display(), found.people.len());
+            }
+            Ok(())
+        },
+    )
 }
 
 fn print_people(path: &Path, found: &Poses) {
@@ -72,7 +60,7 @@ fn print_people(path: &Path, found: &Poses) {
     }
 }
 
-pub(super) fn json(path: &Path, found: &Poses) -> serde_json::Value {
+fn json(path: &Path, found: &Poses) -> serde_json::Value {
     let people: Vec<_> = found
         .people
         .iter()
@@ -104,17 +92,16 @@ pub(super) fn json(path: &Path, found: &Poses) -> serde_json::Value {
     })
 }
 
-/// The photo with each person's visible joints and bones drawn in their own colour, as a PNG.
-fn write_drawing(photo: &[u8], found: &Poses, out: &Path) -> anyhow::Result<()> {
-    let mut picture = decode(photo, DEFAULT_MAX_PIXELS)?.rgb;
-    let thickness = draw::stroke(&picture);
+/// Each person's visible joints and bones, in their own colour.
+fn draw_skeletons(picture: &mut RgbImage, found: &Poses) {
+    let thickness = draw::stroke(picture);
     for (i, person) in found.people.iter().enumerate() {
         let colour = draw::colour(i);
         let seen = |j: usize| &person.landmarks[j];
         for &(a, b) in &SKELETON {
             let (a, b) = (seen(a), seen(b));
             if a.visibility >= DRAWN_VISIBILITY && b.visibility >= DRAWN_VISIBILITY {
-                draw::line(&mut picture, (a.x, a.y), (b.x, b.y), thickness, colour);
+                draw::line(picture, (a.x, a.y), (b.x, b.y), thickness, colour);
             }
         }
         for l in person
@@ -122,9 +109,7 @@ fn write_drawing(photo: &[u8], found: &Poses, out: &Path) -> anyhow::Result<()> 
             .iter()
             .filter(|l| l.visibility >= DRAWN_VISIBILITY)
         {
-            draw::dot(&mut picture, (l.x, l.y), thickness * 3, colour);
+            draw::dot(picture, (l.x, l.y), thickness * 3, colour);
         }
     }
-    std::fs::write(out, png(&picture)?)
-        .with_context(|| format!("could not write {}", out.display()))
 }

@@ -285,6 +285,17 @@ pub fn tessera_home() -> PathBuf {
     }
 }
 
+/// A vision fixture: `$TESSERA_HOME/fixtures/name` (scripts/fetch-models.sh puts them there).
+pub fn fixture(name: &str) -> PathBuf {
+    tessera_home().join("fixtures").join(name)
+}
+
+/// A vision fixture's bytes.
+pub fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name))
+        .unwrap_or_else(|e| panic!("{name} (run scripts/fetch-models.sh): {e}"))
+}
+
 /// Copies the cached int8 MiniLM into `dir/name`, a model folder the server detects by its files.
 pub fn copy_model(dir: &Path, name: &str) -> PathBuf {
     let source = tessera_home().join("models").join(MODEL);
