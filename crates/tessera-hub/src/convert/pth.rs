@@ -166,15 +166,15 @@ fn read_zip(pth: &Path, bytes: &[u8]) -> Result<(Vec<(Value, Value)>, Storages)>
         .map(str::to_string)
         .ok_or_else(|| malformed("the zip has no data.pkl: not a torch.save checkpoint".into()))?;
     let prefix = pickle_name.trim_end_matches("data.pkl").to_string();
-    if let Ok(order) = read_member(&mut archive, &format!("{prefix}byteorder")) {
-        if order != b"little" {
-            return Err(ConvertError::Unsupported {
-                file: pth.to_path_buf(),
-                message: "the checkpoint was saved big-endian; save it on a little-endian machine"
-                    .into(),
-            }
-            .into());
+    if let Ok(order) = read_member(&mut archive, &format!("{prefix}byteorder"))
+        && order != b"little"
+    {
+        return Err(ConvertError::Unsupported {
+            file: pth.to_path_buf(),
+            message: "the checkpoint was saved big-endian; save it on a little-endian machine"
+                .into(),
         }
+        .into());
     }
     let pickle = read_member(&mut archive, &pickle_name).map_err(&malformed)?;
     let mut machine = Machine::new(&pickle);
@@ -620,7 +620,7 @@ impl<'a> Machine<'a> {
                     nestable(&items)?;
                     self.push(Value::Tuple(items))?
                 }
-                0x85 | 0x86 | 0x87 => {
+                0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
                     if self.stack.len() < n {
                         return Err("the pickle builds a tuple from an empty stack".into());
@@ -773,10 +773,10 @@ impl<'a> Machine<'a> {
             dtype: *dtype,
             elements,
         };
-        if let Some(known) = self.storages.get(&key) {
-            if *known != storage {
-                return Err(format!("storage {key} is declared twice, differently"));
-            }
+        if let Some(known) = self.storages.get(&key)
+            && *known != storage
+        {
+            return Err(format!("storage {key} is declared twice, differently"));
         }
         self.storages.insert(key, storage.clone());
         Ok(storage)
