@@ -71,7 +71,12 @@ c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4  horses.jpg"
 darknet_ok() { (cd "$darknet" 2>/dev/null && echo "$darknet_sums" | sha256sum --quiet -c - >/dev/null 2>&1); }
 if ! darknet_ok; then
   tmp="$(mktemp -d)"
-  (cd "$tmp" && apt-get download darknet >/dev/null && dpkg-deb -x darknet_*.deb root)
+  # A fresh machine may have no package lists yet: refresh them once (as root) and try again.
+  if ! (cd "$tmp" && apt-get download darknet >/dev/null 2>&1); then
+    [[ $(id -u) == 0 ]] && apt-get update -qq
+    (cd "$tmp" && apt-get download darknet >/dev/null)
+  fi
+  (cd "$tmp" && dpkg-deb -x darknet_*.deb root)
   mkdir -p "$darknet"
   for name in dog.jpg eagle.jpg giraffe.jpg horses.jpg; do
     cp "$tmp/root/usr/share/darknet/data/$name" "$darknet/$name"

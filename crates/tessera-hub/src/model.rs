@@ -111,7 +111,8 @@ pub struct ModelStatus {
     pub dir: PathBuf,
 }
 
-/// A model converted into `$TESSERA_HOME/converted/` from a Hugging Face checkpoint.
+/// A model converted into `$TESSERA_HOME/converted/`: from a Hugging Face checkpoint, or a
+/// catalog file converted at pull time (a PyTorch checkpoint to safetensors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversion {
     /// `converted/<folder>`: the name `tessera rm` takes.

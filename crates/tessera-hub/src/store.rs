@@ -7,7 +7,8 @@
 //! models/<id>/.tessera-model.json   the catalog entry the folder was pulled from
 //! locks/<hex>.lock             one lock file per blob, so two processes fetch it once
 //! locks/convert-<hash>.lock    one per conversion, so two processes convert a model once
-//! converted/<name>-<hash>/     Hugging Face Whisper checkpoints converted to CTranslate2
+//! converted/<name>-<hash>/     Hugging Face Whisper checkpoints converted to CTranslate2, and
+//!                              catalog files converted at pull time (.pth to model.safetensors)
 //! tmp/                         downloaded wheels while a pull runs
 //! ```
 //!

@@ -72,7 +72,7 @@ pub fn list(json: bool) -> anyhow::Result<()> {
     let conversions = hub.conversions();
     if !conversions.is_empty() {
         println!(
-            "\nconverted (from catalog files at pull time, or from Hugging Face checkpoints; made again on next use when removed):"
+            "\nconversions (Hugging Face checkpoints, PyTorch weights, TFLite models; made again on next use when removed):"
         );
         for conversion in &conversions {
             println!("{:<57} {:>10}", conversion.id, human_size(conversion.bytes));
