@@ -174,6 +174,7 @@ fn uploads() -> OpenApiRouter<AppState> {
         .routes(routes!(audio::transcriptions))
         .routes(routes!(audio::translations))
         .routes(routes!(vision::segment))
+        .routes(routes!(vision::ocr))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

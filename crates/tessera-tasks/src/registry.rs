@@ -34,6 +34,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::speech::FAMILY,
     &crate::transcribe::FAMILY,
     &crate::vision::segment::FAMILY,
+    &crate::vision::ocr::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.

@@ -115,6 +115,17 @@ Reads WAV, FLAC, MP3 and OGG/Vorbis at any rate; the audio is resampled to 16 kH
 Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. The default model,
 IS-Net from @imgly/background-removal-data, is AGPL-3.0 (see `tessera list`).")]
     Segment(SegmentArgs),
+    /// Read the text in pictures (OCR): the lines, top to bottom and left to right.
+    #[command(after_help = "Examples:
+  tessera ocr receipt.jpg                     # the text, one line per line read
+  tessera ocr scan1.png scan2.png             # several pictures, each under its name
+  tessera ocr --json sign.webp | jq '.lines[] | {text, confidence}'
+
+Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. Upside-down
+lines are turned by the angle classifier. The default model, PP-OCRv4 (Apache-2.0), reads Chinese
+and English; --json adds each line's confidence and box (four corners in pixels, clockwise from
+top-left).")]
+    Ocr(OcrArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -648,6 +659,21 @@ pub struct SegmentArgs {
     pub engine: EngineArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct OcrArgs {
+    /// The pictures.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The OCR model.
+    #[arg(long, default_value = "pp-ocrv4")]
+    pub model: String,
+    /// Print one JSON object per picture: its text and its lines with confidence and box.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 /// Sampling flags shared by `chat` and `complete`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
@@ -744,11 +770,14 @@ Each question (spoken by tessera's own voice) is fed in 20 ms frames at real-tim
 by silence until its answer ends. Times are measured from the question's last voiced frame, so
 `speech_end` includes the end-of-turn silence window (--silence-ms).")]
     Voice(BenchVoiceArgs),
-    /// Vision: milliseconds per image from the file's bytes to the answer (segmentation).
+    /// Vision: milliseconds per image from the file's bytes to the answer (segmentation or
+    /// OCR, as the model's catalog task says).
     #[command(after_help = "Examples:
   tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
   tessera bench vision --rounds 5 --json photo.jpg
-  python3 bench/segment_vs_onnxruntime.py      # the same images through onnxruntime in Python")]
+  tessera bench vision --model pp-ocrv4 --json page.png      # OCR; the JSON has the text read
+  python3 bench/segment_vs_onnxruntime.py      # the same images through onnxruntime in Python
+  python3 bench/ocr_vs_rapidocr.py             # OCR next to RapidOCR, with character accuracy")]
     Vision(BenchVisionArgs),
 }
 
@@ -757,9 +786,12 @@ pub struct BenchVisionArgs {
     /// Images to run.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// The segmentation model.
+    /// The model: a segmentation or an OCR model.
     #[arg(long, default_value = "isnet-general-small")]
     pub model: String,
+    /// What to measure (segment or ocr); default: the model's task in the catalog.
+    #[arg(long)]
+    pub task: Option<tessera_core::Task>,
     /// Rounds per image; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,

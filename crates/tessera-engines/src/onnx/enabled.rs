@@ -4,6 +4,7 @@
 //! [`OnnxModel`]: super::OnnxModel
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -107,12 +108,24 @@ pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, Engine
         builder.commit_from_memory(&model)
     }
     .map_err(|e| load_error(e.to_string()))?;
+    let metadata = custom_metadata(&session).map_err(|e| load_error(e.to_string()))?;
     Ok(Loaded {
+        metadata,
         inputs: session.inputs().iter().map(tensor_info).collect(),
         outputs: session.outputs().iter().map(tensor_info).collect(),
         session,
         device,
     })
+}
+
+/// Every key and value of the model file's custom metadata map.
+fn custom_metadata(session: &Session) -> ort::Result<BTreeMap<String, String>> {
+    let metadata = session.metadata()?;
+    Ok(metadata
+        .custom_keys()?
+        .into_iter()
+        .filter_map(|key| metadata.custom(&key).map(|value| (key, value)))
+        .collect())
 }
 
 /// Runs `session` on inputs already checked against the graph; copies every output out.

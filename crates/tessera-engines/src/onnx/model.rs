@@ -1,5 +1,6 @@
 //! [`OnnxModel`]: one loaded ONNX graph, the only way tasks run ONNX Runtime.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub struct OnnxModel {
     path: Arc<Path>,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
+    metadata: BTreeMap<String, String>,
     device: Device,
 }
 
@@ -42,6 +44,7 @@ impl OnnxModel {
             path: Arc::from(path),
             inputs: loaded.inputs,
             outputs: loaded.outputs,
+            metadata: loaded.metadata,
             device: loaded.device,
         })
     }
@@ -69,6 +72,12 @@ impl OnnxModel {
     /// Whether the graph has an input called `name` (e.g. the optional `token_type_ids`).
     pub fn has_input(&self, name: &str) -> bool {
         self.input(name).is_some()
+    }
+
+    /// The value the model file's custom metadata holds under `key` (exporters keep settings
+    /// there, e.g. PaddleOCR's recognizers their character list under `character`).
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
     }
 
     /// The execution provider the session runs on after any fallback: [`Device::Cpu`], or the
@@ -118,6 +127,8 @@ pub(super) struct Loaded {
     pub(super) session: Session,
     pub(super) inputs: Vec<TensorInfo>,
     pub(super) outputs: Vec<TensorInfo>,
+    /// The model file's custom metadata map.
+    pub(super) metadata: BTreeMap<String, String>,
     pub(super) device: Device,
 }
 

@@ -10,6 +10,7 @@ mod bench_voice;
 mod chat;
 mod embed;
 mod hub;
+mod ocr;
 #[cfg(feature = "play")]
 mod play;
 #[cfg(not(feature = "play"))]
@@ -43,6 +44,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Complete(args) => chat::complete(args),
         Command::Vad(args) => vad::run(args),
         Command::Segment(args) => segment::run(args),
+        Command::Ocr(args) => ocr::run(args),
         Command::Speak(args) => speak::run(args),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Voice(args) => voice::run(args),
