@@ -322,15 +322,16 @@ fn scene(picture: Picture) -> (RgbImage, Placement) {
 }
 
 /// The detector's input size for a scene: the short side enlarged to `limit` (or the long side
-/// shrunk to it), both sides multiples of 32.
+/// shrunk to it), both sides multiples of 32. With `min`, the long side stays within 8 × `limit`:
+/// the reference lets a very tall sliver grow without bound (2000 × 40 pixels would become a
+/// 736 × 36 800 input, gigabytes of activations); every picture its letterbox lets through (8:1
+/// at most) keeps the reference's size.
 fn detector_size(width: u32, height: u32, limit: u32, limit_type: LimitType) -> (usize, usize) {
+    let (shortest, longest) = (f64::from(width.min(height)), f64::from(width.max(height)));
+    let limit = f64::from(limit);
     let ratio = match limit_type {
-        LimitType::Min if width.min(height) < limit => {
-            f64::from(limit) / f64::from(width.min(height))
-        }
-        LimitType::Max if width.max(height) > limit => {
-            f64::from(limit) / f64::from(width.max(height))
-        }
+        LimitType::Min if shortest < limit => (limit / shortest).min(8.0 * limit / longest),
+        LimitType::Max if longest > limit => limit / longest,
         _ => 1.0,
     };
     (
@@ -392,10 +393,29 @@ impl OcrRunner {
                 strips.push((corners, strip));
             }
         }
-        if let Some(classifier) = &mut self.classifier {
-            classifier.turn_upside_down_strips(&mut strips)?;
+        let turned = match &mut self.classifier {
+            Some(classifier) => classifier.turn_upside_down_strips(&mut strips)?,
+            None => Vec::new(),
+        };
+        let mut read = self.recognise(&strips)?;
+        // The classifier is sometimes sure of a wrong answer: it turns some upright English lines
+        // with a score of 0.98, and leaves some upside-down ones as they are. So each strip it
+        // turned, and each strip read with too little confidence to keep, is read the other way
+        // up too, and the likelier reading stands. Clean text costs nothing more.
+        let doubtful: Vec<usize> = (0..strips.len())
+            .filter(|i| turned.contains(i) || read[*i].1 < self.text_score)
+            .collect();
+        if !doubtful.is_empty() {
+            let other_way_up: Vec<(Quad, RgbImage)> = doubtful
+                .iter()
+                .map(|&i| (strips[i].0, pixels::half_turn(&strips[i].1)))
+                .collect();
+            for (&i, other) in doubtful.iter().zip(self.recognise(&other_way_up)?) {
+                if other.1 > read[i].1 {
+                    read[i] = other;
+                }
+            }
         }
-        let read = self.recognise(&strips)?;
         let lines = strips
             .into_iter()
             .zip(read)
@@ -495,11 +515,13 @@ impl OcrRunner {
 }
 
 impl AngleClassifier {
-    /// Turns the strips the classifier sees as upside down (confidently enough) right way up.
+    /// Turns the strips the classifier sees as upside down (confidently enough) right way up;
+    /// returns which.
     fn turn_upside_down_strips(
         &mut self,
         strips: &mut [(Quad, RgbImage)],
-    ) -> Result<(), TaskError> {
+    ) -> Result<Vec<usize>, TaskError> {
+        let mut turned = Vec::new();
         let (height, width) = (self.height, self.width);
         let plane = height * width;
         for batch in by_aspect_ratio(strips, STRIPS_PER_BATCH) {
@@ -541,10 +563,11 @@ impl AngleClassifier {
                         );
                 if best == self.upside_down && score >= self.threshold {
                     strips[i].1 = pixels::half_turn(&strips[i].1);
+                    turned.push(i);
                 }
             }
         }
-        Ok(())
+        Ok(turned)
     }
 }
 
@@ -707,6 +730,8 @@ mod tests {
         // A page already over the limit keeps its size, rounded.
         assert_eq!(detector_size(1000, 1414, 736, LimitType::Min), (992, 1408));
         assert_eq!(detector_size(1000, 500, 640, LimitType::Max), (640, 320));
+        // A tall sliver is held to 8 × 736 = 5888 rows instead of 36 800.
+        assert_eq!(detector_size(40, 2000, 736, LimitType::Min), (128, 5888));
     }
 
     #[test]
