@@ -20,6 +20,8 @@ mod ctc;
 mod detect;
 mod pixels;
 
+use std::time::Instant;
+
 use image::{Rgb, RgbImage};
 use serde::Deserialize;
 use tessera_core::{EngineKind, Task};
@@ -386,6 +388,7 @@ const STRIP_NORMALISE: Normalise = Normalise {
 
 impl OcrRunner {
     fn read(&mut self, job: OcrJob) -> Result<OcrOutput, TaskError> {
+        let started = Instant::now();
         let boxes = self.detect(&job)?;
         let mut strips = Vec::with_capacity(boxes.len());
         for corners in boxes {
@@ -393,10 +396,12 @@ impl OcrRunner {
                 strips.push((corners, strip));
             }
         }
+        let detected = Instant::now();
         let turned = match &mut self.classifier {
             Some(classifier) => classifier.turn_upside_down_strips(&mut strips)?,
             None => Vec::new(),
         };
+        let classified = Instant::now();
         let mut read = self.recognise(&strips)?;
         // The classifier is sometimes sure of a wrong answer: it turns some upright English lines
         // with a score of 0.98, and leaves some upside-down ones as they are. So each strip it
@@ -416,6 +421,15 @@ impl OcrRunner {
                 }
             }
         }
+        let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
+        tracing::debug!(
+            strips = strips.len(),
+            turned = turned.len(),
+            detect_ms = ms(started, detected),
+            classify_ms = ms(detected, classified),
+            recognise_ms = ms(classified, Instant::now()),
+            "read a picture"
+        );
         let lines = strips
             .into_iter()
             .zip(read)
