@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2 smollm2-135m-instruct qwen2.5-coder-0.5b-instruct silero-vad piper-en-us-joe-medium whisper-base whisper-tiny.en isnet-general-small yolov8n-320-nudenet blazepose-full efficientnet-lite0)
+TEST_MODELS=(all-minilm-l6-v2-int8 all-minilm-l6-v2 smollm2-135m-instruct qwen2.5-coder-0.5b-instruct silero-vad piper-en-us-joe-medium whisper-base whisper-tiny.en isnet-general-small yolov8n-320-nudenet blazepose-full efficientnet-lite0 pp-ocrv4)
 
 # TESSERA_BIN names a binary built already (CI builds it with the tests: a `-p tessera` build would
 # resolve the dependencies' features differently and compile many of them a second time).

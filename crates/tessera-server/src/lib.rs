@@ -177,6 +177,7 @@ fn uploads() -> OpenApiRouter<AppState> {
         .routes(routes!(vision::detect))
         .routes(routes!(vision::pose))
         .routes(routes!(vision::classify))
+        .routes(routes!(vision::ocr))
 }
 
 /// `/metrics`: open, or behind the metrics (and admin) keys.

@@ -41,7 +41,7 @@ use crate::error::ErrorResponse;
     tags(
         (name = "embeddings", description = "OpenAI's embeddings API"),
         (name = "audio", description = "Speech: speech to text, translation, text to speech, voice activity detection"),
-        (name = "vision", description = "Images: object detection, human pose, classification, foreground segmentation (background removal)"),
+        (name = "vision", description = "Images: object detection, human pose, text recognition (OCR), classification, foreground segmentation (background removal)"),
         (name = "models", description = "The catalog, what is cached and what is loaded"),
         (name = "admin", description = "Routes that change the server; they need an admin key whenever keys are configured"),
         (name = "server", description = "Health and metrics")
@@ -245,12 +245,13 @@ mod tests {
         let inference = &[
             "200", "400", "401", "403", "404", "413", "415", "500", "502", "503", "504",
         ][..];
-        let expected: [(&str, &str, &[&str]); 21] = [
+        let expected: [(&str, &str, &[&str]); 22] = [
             ("/v1/embeddings", "post", inference),
             ("/v1/vision/segment", "post", inference),
             ("/v1/vision/detect", "post", inference),
             ("/v1/vision/pose", "post", inference),
             ("/v1/vision/classify", "post", inference),
+            ("/v1/vision/ocr", "post", inference),
             ("/v1/realtime", "get", &["101", "400", "401", "403", "503"]),
             ("/v1/audio/transcriptions", "post", inference),
             ("/v1/audio/translations", "post", inference),

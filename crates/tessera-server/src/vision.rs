@@ -14,6 +14,7 @@ use tessera_runtime::RuntimeError;
 use tessera_tasks::Frontend;
 use tessera_tasks::vision::classify::{ClassifyFrontend, ClassifyRequest, DEFAULT_TOP_K};
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest, Detections};
+use tessera_tasks::vision::ocr::{OcrFrontend, OcrRequest};
 use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest, Poses};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 use utoipa::ToSchema;
@@ -818,6 +819,101 @@ pub(crate) async fn classify(
         })
         .collect();
     let body = ClassifyResponse {
+        object: "list",
+        model: model.clone(),
+        data,
+    };
+    Ok(labelled(model, body))
+}
+
+/// One line of text.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TextLineOut {
+    /// What it says.
+    #[schema(example = "Invoice 2024-117")]
+    text: String,
+    /// The recognizer's mean probability over the line's characters, 0 to 1.
+    #[schema(example = 0.987)]
+    confidence: f32,
+    /// Its box in the image's pixels: top-left, top-right, bottom-right, bottom-left, each
+    /// `[x, y]`.
+    #[schema(example = json!([[12.0, 8.0], [212.0, 8.0], [212.0, 40.0], [12.0, 40.0]]))]
+    r#box: [[f32; 2]; 4],
+}
+
+/// One image's text.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReadingOut {
+    /// The image's place in the request, from 0.
+    index: usize,
+    /// Its width in pixels (after its EXIF orientation).
+    width: u32,
+    /// Its height in pixels.
+    height: u32,
+    /// The lines' texts joined by newlines, in reading order.
+    text: String,
+    /// The lines in reading order: top to bottom, left to right.
+    lines: Vec<TextLineOut>,
+}
+
+/// The text of each image.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct OcrResponse {
+    /// Always `list`.
+    object: &'static str,
+    /// The model that read.
+    model: String,
+    /// One entry per image, in order.
+    data: Vec<ReadingOut>,
+}
+
+/// The model `/v1/vision/ocr` uses when the request names none.
+const OCR_MODEL: &str = "pp-ocrv4";
+
+/// Read the text in images (OCR): lines in reading order, each with its text, confidence and box.
+#[utoipa::path(
+    post,
+    path = "/v1/vision/ocr",
+    tag = "vision",
+    request_body(content(
+        (VisionForm = "multipart/form-data"),
+        (JsonIn<NoParams> = "application/json"),
+    )),
+    operation_id = "readText",
+    responses(
+        (status = 200, description = "The lines of text in each image", body = OcrResponse),
+        crate::openapi::ModelErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn ocr(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let found = read_images::<NoParams>(request, &state).await?;
+    let model = found.model.unwrap_or_else(|| OCR_MODEL.to_string());
+    let requests = found.images.into_iter().map(|image| OcrRequest { image });
+    let results = run_each::<OcrFrontend>(&state, &model, requests).await?;
+    let data = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, reading)| ReadingOut {
+            index,
+            width: reading.width,
+            height: reading.height,
+            text: reading.text(),
+            lines: reading
+                .lines
+                .into_iter()
+                .map(|line| TextLineOut {
+                    text: line.text,
+                    confidence: line.confidence,
+                    r#box: line.corners,
+                })
+                .collect(),
+        })
+        .collect();
+    let body = OcrResponse {
         object: "list",
         model: model.clone(),
         data,

@@ -37,6 +37,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::vision::detect::FAMILY,
     &crate::vision::pose::FAMILY,
     &crate::vision::classify::FAMILY,
+    &crate::vision::ocr::FAMILY,
 ];
 
 /// A value of any task's input or output type, as it crosses the worker queue.

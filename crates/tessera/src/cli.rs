@@ -146,6 +146,17 @@ Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied.
 together share forward passes. The default model, EfficientNet-Lite0, knows the 1000 ImageNet-1k
 classes (see `tessera list`).")]
     Classify(ClassifyArgs),
+    /// Read the text in pictures (OCR): the lines, top to bottom and left to right.
+    #[command(after_help = "Examples:
+  tessera ocr receipt.jpg                     # the text, one line per line read
+  tessera ocr scan1.png scan2.png             # several pictures, each under its name
+  tessera ocr --json sign.webp | jq '.lines[] | {text, confidence}'
+
+Reads JPEG, PNG, WebP, BMP and a GIF's first frame; EXIF orientation is applied. Upside-down
+lines are turned by the angle classifier. The default model, PP-OCRv4 (Apache-2.0), reads Chinese
+and English; --json adds each line's confidence and box (four corners in pixels, clockwise from
+top-left).")]
+    Ocr(OcrArgs),
     /// Speak a text with a Piper voice into a WAV, FLAC, MP3, Opus or raw PCM file, or play it.
     #[command(after_help = "Examples:
   tessera speak \"Hello there, how are you?\" -o hello.wav
@@ -748,6 +759,21 @@ pub struct ClassifyArgs {
     pub engine: EngineArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct OcrArgs {
+    /// The pictures.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The OCR model.
+    #[arg(long, default_value = "pp-ocrv4")]
+    pub model: String,
+    /// Print one JSON object per picture: its text and its lines with confidence and box.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 /// Sampling flags shared by `chat` and `complete`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
@@ -845,14 +871,15 @@ by silence until its answer ends. Times are measured from the question's last vo
 `speech_end` includes the end-of-turn silence window (--silence-ms).")]
     Voice(BenchVoiceArgs),
     /// Vision: milliseconds per image from the file's bytes to the answer; the model's task
-    /// (segment, detect, pose, classify) says what is measured.
+    /// (segment, detect, pose, classify, ocr) says what is measured.
     #[command(after_help = "Examples:
   tessera bench vision ~/.cache/tessera/fixtures/astronaut.png
   tessera bench vision --task detect --concurrency 8 --json photo.jpg
   tessera bench vision --model efficientnet-lite0 --concurrency 8 ~/.cache/tessera/fixtures/dog.jpg
   python3 bench/segment_vs_onnxruntime.py      # segmentation through onnxruntime in Python
   python3 bench/detect_vs_onnxruntime.py       # detection through onnxruntime + numpy
-  python3 bench/pose_vs_litert.py              # pose through ai-edge-litert (TFLite)")]
+  python3 bench/pose_vs_litert.py              # pose through ai-edge-litert (TFLite)
+  python3 bench/ocr_vs_rapidocr.py             # OCR next to RapidOCR, with character accuracy")]
     Vision(BenchVisionArgs),
 }
 
@@ -892,6 +919,8 @@ pub enum VisionTask {
     Pose,
     /// Image classification.
     Classify,
+    /// Text recognition.
+    Ocr,
 }
 
 impl VisionTask {
@@ -902,6 +931,7 @@ impl VisionTask {
             VisionTask::Detect => "yolov8n-320-nudenet",
             VisionTask::Pose => "blazepose-full",
             VisionTask::Classify => "efficientnet-lite0",
+            VisionTask::Ocr => "pp-ocrv4",
         }
     }
 
@@ -912,6 +942,7 @@ impl VisionTask {
             VisionTask::Detect => "detect",
             VisionTask::Pose => "pose",
             VisionTask::Classify => "classify",
+            VisionTask::Ocr => "ocr",
         }
     }
 }

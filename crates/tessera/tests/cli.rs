@@ -33,6 +33,7 @@ fn every_verb_has_help_with_an_example() {
         &["bench", "vad"],
         &["bench", "speak"],
         &["bench", "transcribe"],
+        &["ocr"],
     ] {
         let mut args = verb.to_vec();
         args.push("--help");

@@ -118,16 +118,14 @@ pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, Engine
     })
 }
 
-/// Every custom metadata entry of the session's model.
+/// Every key and value of the model file's custom metadata map.
 fn custom_metadata(session: &Session) -> ort::Result<BTreeMap<String, String>> {
     let metadata = session.metadata()?;
-    let mut entries = BTreeMap::new();
-    for key in metadata.custom_keys()? {
-        if let Some(value) = metadata.custom(&key) {
-            entries.insert(key, value);
-        }
-    }
-    Ok(entries)
+    Ok(metadata
+        .custom_keys()?
+        .into_iter()
+        .filter_map(|key| metadata.custom(&key).map(|value| (key, value)))
+        .collect())
 }
 
 /// Runs `session` on inputs already checked against the graph; copies every output out.

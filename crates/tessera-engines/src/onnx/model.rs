@@ -22,8 +22,8 @@ pub struct OnnxModel {
     path: Arc<Path>,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
-    device: Device,
     metadata: BTreeMap<String, String>,
+    device: Device,
 }
 
 impl OnnxModel {
@@ -44,8 +44,8 @@ impl OnnxModel {
             path: Arc::from(path),
             inputs: loaded.inputs,
             outputs: loaded.outputs,
-            device: loaded.device,
             metadata: loaded.metadata,
+            device: loaded.device,
         })
     }
 
@@ -127,8 +127,9 @@ pub(super) struct Loaded {
     pub(super) session: Session,
     pub(super) inputs: Vec<TensorInfo>,
     pub(super) outputs: Vec<TensorInfo>,
-    pub(super) device: Device,
+    /// The model file's custom metadata map.
     pub(super) metadata: BTreeMap<String, String>,
+    pub(super) device: Device,
 }
 
 fn list(infos: &[TensorInfo]) -> String {

@@ -7,12 +7,14 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use serde_json::json;
 use tessera_core::Task;
 use tessera_hub::{Hub, Scope};
 use tessera_runtime::Runtime;
 use tessera_tasks::Frontend;
 use tessera_tasks::vision::classify::{ClassifyFrontend, ClassifyRequest, DEFAULT_TOP_K};
 use tessera_tasks::vision::detect::{DetectFrontend, DetectRequest};
+use tessera_tasks::vision::ocr::{OcrFrontend, OcrRequest};
 use tessera_tasks::vision::pose::{PoseFrontend, PoseRequest};
 use tessera_tasks::vision::segment::{SegmentFrontend, SegmentRequest};
 
@@ -43,10 +45,11 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                 Some(Task::Detect) => VisionTask::Detect,
                 Some(Task::Pose) => VisionTask::Pose,
                 Some(Task::Classify) => VisionTask::Classify,
+                Some(Task::Ocr) => VisionTask::Ocr,
                 // A local file declares no task: --task says it.
                 None => args.task.unwrap_or(VisionTask::Segment),
                 Some(other) => anyhow::bail!(
-                    "model `{model}` is a {other} model; bench vision measures segment, detect, pose and classify models"
+                    "model `{model}` is a {other} model; bench vision measures segment, detect, pose, classify and ocr models"
                 ),
             };
             (task, model.clone())
@@ -71,7 +74,10 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                     .run::<SegmentFrontend>(
                         &images,
                         |image| SegmentRequest { image },
-                        |found| format!("{:.0} % foreground", found.foreground * 100.0),
+                        |found| {
+                            let share = found.foreground;
+                            (json!({ "foreground": share }), format!("{:.0} % foreground", share * 100.0))
+                        },
                     )
                     .await
             }
@@ -83,7 +89,10 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                             image,
                             ..DetectRequest::default()
                         },
-                        |found| format!("{} objects", found.objects.len()),
+                        |found| {
+                            let objects = found.objects.len();
+                            (json!({ "objects": objects }), format!("{objects} objects"))
+                        },
                     )
                     .await
             }
@@ -95,7 +104,10 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                             image,
                             max_people: None,
                         },
-                        |found| format!("{} people", found.people.len()),
+                        |found| {
+                            let people = found.people.len();
+                            (json!({ "people": people }), format!("{people} people"))
+                        },
                     )
                     .await
             }
@@ -108,8 +120,25 @@ pub fn run(args: BenchVisionArgs) -> anyhow::Result<()> {
                             top_k: DEFAULT_TOP_K,
                         },
                         |found| match found.labels.first() {
-                            Some(top) => format!("{} {:.2}", top.label, top.score),
-                            None => "no classes".into(),
+                            Some(top) => (
+                                json!({ "label": top.label, "class_id": top.class_id, "score": top.score }),
+                                format!("{} {:.2}", top.label, top.score),
+                            ),
+                            None => (json!({}), "no classes".into()),
+                        },
+                    )
+                    .await
+            }
+            VisionTask::Ocr => {
+                bench
+                    .run::<OcrFrontend>(
+                        &images,
+                        |image| OcrRequest { image },
+                        |reading| {
+                            let text = reading.text();
+                            let lines = reading.lines.len();
+                            let summary = format!("{lines} lines, {} characters", text.chars().count());
+                            (json!({ "lines": lines, "text": text }), summary)
                         },
                     )
                     .await
@@ -129,12 +158,13 @@ struct Bench {
 
 impl Bench {
     /// Times each image: one warm-up round, then `rounds` rounds of `concurrency` copies sent
-    /// together; prints the median per image and what the last answer held.
+    /// together; prints the median per image, the fastest round (on a shared machine the least
+    /// disturbed), and what `describe` makes of the last answer (JSON fields and a phrase).
     async fn run<F: Frontend>(
         &self,
         images: &[(String, Vec<u8>)],
         request: impl Fn(Vec<u8>) -> F::Request,
-        summary: impl Fn(&F::Response) -> String,
+        describe: impl Fn(&F::Response) -> (serde_json::Value, String),
     ) -> anyhow::Result<()> {
         let started = Instant::now();
         self.runtime.load(&self.model).await?;
@@ -152,33 +182,38 @@ impl Bench {
         }
         for (path, bytes) in images {
             let mut times = Vec::new();
-            let mut last = String::new();
+            let mut last = (json!({}), String::new());
             for _ in 0..self.rounds {
                 let started = Instant::now();
                 let answers = round(bytes).await;
                 times.push(started.elapsed().as_secs_f64() * 1000.0 / self.concurrency as f64);
                 for answer in answers {
-                    last = summary(&answer?);
+                    last = describe(&answer?);
                 }
             }
+            let best = times.iter().copied().fold(f64::INFINITY, f64::min);
             let ms = median(times);
+            let (fields, phrase) = last;
             if self.json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "task": self.task.name(),
-                        "model": self.model,
-                        "image": path,
-                        "concurrency": self.concurrency,
-                        "ms_per_image": ms,
-                        "images_per_second": 1000.0 / ms,
-                        "answer": last,
-                        "load_seconds": load,
-                    })
-                );
+                let mut line = json!({
+                    "task": self.task.name(),
+                    "model": self.model,
+                    "image": path,
+                    "concurrency": self.concurrency,
+                    "ms_per_image": ms,
+                    "ms_best": best,
+                    "images_per_second": 1000.0 / ms,
+                    "load_seconds": load,
+                });
+                if let (Some(line), serde_json::Value::Object(fields)) =
+                    (line.as_object_mut(), fields)
+                {
+                    line.extend(fields);
+                }
+                println!("{line}");
             } else {
                 println!(
-                    "{path}: {ms:.1} ms per image, {:.1} images/s at concurrency {} ({last}), median of {}",
+                    "{path}: {ms:.1} ms per image (best {best:.1}), {:.1} images/s at concurrency {} ({phrase}), median of {}",
                     1000.0 / ms,
                     self.concurrency,
                     self.rounds

@@ -12,6 +12,7 @@ mod classify;
 mod detect;
 mod embed;
 mod hub;
+mod ocr;
 mod photos;
 #[cfg(feature = "play")]
 mod play;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Classify(args) => classify::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Pose(args) => pose::run(args),
+        Command::Ocr(args) => ocr::run(args),
         Command::Speak(args) => speak::run(args),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Voice(args) => voice::run(args),
