@@ -1,28 +1,20 @@
 //! `tessera ocr`: the text in pictures, line by line in reading order.
 
-use anyhow::Context;
 use tessera_tasks::vision::ocr::{OcrFrontend, OcrRequest};
 
+use super::photos::each_photo;
 use crate::cli::OcrArgs;
 
 pub fn run(args: OcrArgs) -> anyhow::Result<()> {
-    let images = args
-        .images
-        .iter()
-        .map(|path| {
-            std::fs::read(path)
-                .with_context(|| format!("could not read {}", path.display()))
-                .map(|bytes| (path, bytes))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = super::local_runtime(&args.engine)?;
-    let several = images.len() > 1;
-    super::block_on(async {
-        for (path, image) in images {
-            let reading = runtime
-                .run::<OcrFrontend>(&args.model, OcrRequest { image })
-                .await
-                .with_context(|| format!("{}", path.display()))?;
+    let several = args.images.len() > 1;
+    let request = |image| OcrRequest { image };
+    each_photo::<OcrFrontend>(
+        &runtime,
+        &args.model,
+        &args.images,
+        request,
+        |path, _, reading| {
             if args.json {
                 let lines: Vec<serde_json::Value> = reading
                     .lines
@@ -51,7 +43,7 @@ pub fn run(args: OcrArgs) -> anyhow::Result<()> {
                 }
                 println!("{}", reading.text());
             }
-        }
-        anyhow::Ok(())
-    })?
+            Ok(())
+        },
+    )
 }
