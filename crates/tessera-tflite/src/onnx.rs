@@ -1,4 +1,5 @@
-//! The subset of ONNX's `onnx.proto` the converter writes, as prost messages.
+//! The subset of ONNX's `onnx.proto` the converter writes (and the VAD's graph rewrite reads),
+//! as prost messages.
 //!
 //! Field numbers are those of `onnx.proto`; fields the converter never sets are left out (prost
 //! skips them when decoding other models). Decode a converted model with
@@ -109,6 +110,9 @@ pub struct AttributeProto {
     pub s: Vec<u8>,
     #[prost(message, optional, tag = "5")]
     pub t: Option<TensorProto>,
+    /// A subgraph (the branches of `If`, the body of `Loop`): read, never written here.
+    #[prost(message, optional, tag = "6")]
+    pub g: Option<GraphProto>,
     #[prost(float, repeated, tag = "7")]
     pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]

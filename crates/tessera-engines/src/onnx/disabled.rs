@@ -25,7 +25,11 @@ pub fn init_runtime() -> Result<PathBuf, EngineError> {
 pub(super) enum Session {}
 
 /// Always fails: ONNX Runtime is not compiled in.
-pub(super) fn load(_path: &Path, _config: &SessionConfig) -> Result<Loaded, EngineError> {
+pub(super) fn load(
+    _path: &Path,
+    _bytes: Option<&[u8]>,
+    _config: &SessionConfig,
+) -> Result<Loaded, EngineError> {
     Err(not_compiled())
 }
 

@@ -68,9 +68,14 @@ fn load_library() -> Result<(PathBuf, Environment), String> {
     Ok((path.clone(), environment))
 }
 
-/// Builds a session for the model at `path` and reads its inputs and outputs. An accelerator that
-/// cannot be used falls back to the CPU with a warning that says why.
-pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, EngineError> {
+/// Builds a session for the model at `path` (or for `bytes`, a graph that came from there) and
+/// reads its inputs and outputs. An accelerator that cannot be used falls back to the CPU with a
+/// warning that says why.
+pub(super) fn load(
+    path: &Path,
+    bytes: Option<&[u8]>,
+    config: &SessionConfig,
+) -> Result<Loaded, EngineError> {
     let (_, environment) = environment()?;
     let load_error = |message: String| EngineError::Load {
         path: path.to_path_buf(),
@@ -99,13 +104,22 @@ pub(super) fn load(path: &Path, config: &SessionConfig) -> Result<Loaded, Engine
             .map_err(|e| load_error(e.to_string()))?;
     }
     let device = register_device(&mut builder, config);
-    let session = if config.constant_inputs.is_empty() {
-        builder.commit_from_file(path)
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
-        let model =
-            super::inline_constant_inputs(&bytes, &config.constant_inputs).map_err(load_error)?;
-        builder.commit_from_memory(&model)
+    let session = match (bytes, config.constant_inputs.is_empty()) {
+        (None, true) => builder.commit_from_file(path),
+        (Some(bytes), true) => builder.commit_from_memory(bytes),
+        (bytes, false) => {
+            let read;
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None => {
+                    read = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
+                    &read
+                }
+            };
+            let model = super::inline_constant_inputs(bytes, &config.constant_inputs)
+                .map_err(load_error)?;
+            builder.commit_from_memory(&model)
+        }
     }
     .map_err(|e| load_error(e.to_string()))?;
     let metadata = custom_metadata(&session).map_err(|e| load_error(e.to_string()))?;

@@ -31,7 +31,25 @@ impl OnnxModel {
     /// used falls back to the CPU with a log line that says why; [`device`](Self::device) tells
     /// which one the session ended up on.
     pub fn load(path: &Path, config: &SessionConfig) -> Result<Self, EngineError> {
-        let loaded = backend::load(path, config)?;
+        Self::load_graph(path, None, config)
+    }
+
+    /// Loads a graph built or rewritten in memory (`bytes`, a serialized `ModelProto`), as
+    /// [`load`](Self::load) does a file; `path` names the file it came from in logs and errors.
+    pub fn load_from_memory(
+        path: &Path,
+        bytes: &[u8],
+        config: &SessionConfig,
+    ) -> Result<Self, EngineError> {
+        Self::load_graph(path, Some(bytes), config)
+    }
+
+    fn load_graph(
+        path: &Path,
+        bytes: Option<&[u8]>,
+        config: &SessionConfig,
+    ) -> Result<Self, EngineError> {
+        let loaded = backend::load(path, bytes, config)?;
         tracing::debug!(
             model = %path.display(),
             device = %loaded.device,

@@ -9,6 +9,7 @@
 //! uploads through the runtime.
 
 mod detector;
+mod sequence;
 
 pub use detector::{SpeechDetector, VadEvent, VadOptions};
 
@@ -54,24 +55,54 @@ const CONTEXT: usize = 64;
 /// The recurrent state: [2, batch 1, 128].
 const STATE: usize = 2 * 128;
 
+/// Windows judged in one call of the rebuilt graph (131 s of audio; about 20 MB of activations).
+const MAX_WINDOWS_PER_CALL: usize = 4096;
+
+/// Which graph a [`SileroVad`] runs.
+enum Graph {
+    /// The published graph rebuilt to judge many windows per call ([`sequence`]).
+    Sequence(OnnxModel),
+    /// The published graph as it is: one window per call (a graph the rebuild does not know).
+    Published(OnnxModel),
+}
+
 /// The Silero graph and the state it carries between windows.
 pub struct SileroVad {
-    model: OnnxModel,
+    graph: Graph,
     state: Vec<f32>,
-    /// The context followed by the window: what the graph reads.
+    /// The last samples the graph saw: the context of the next window.
+    context: Vec<f32>,
+    /// Rows of context and window, reused between calls.
     input: Vec<f32>,
 }
 
 impl SileroVad {
-    /// Loads the graph. Silero is tiny, so one thread per call is fastest: an intra-op thread
-    /// pool costs more in wake-ups than it saves (`config.intra_threads` 0 becomes 1). The
-    /// sample rate is stated as a constant (16 kHz), which lets ONNX Runtime drop the graph's
-    /// 8 kHz branch and its run-time choice between the two.
+    /// Loads the graph, rebuilt so that one call judges many windows (see [`sequence`]); a
+    /// graph the rebuild does not recognise runs as published. Silero is tiny, so one thread
+    /// per call is fastest: an intra-op thread pool costs more in wake-ups than it saves
+    /// (`config.intra_threads` 0 becomes 1).
     pub fn load(path: &Path, config: &SessionConfig) -> Result<SileroVad, TaskError> {
-        let mut config = config.clone();
-        if config.intra_threads == 0 {
-            config.intra_threads = 1;
+        let bytes = std::fs::read(path).map_err(|e| TaskError::ModelFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        match sequence::sequence_graph(&bytes) {
+            Ok(graph) => {
+                let model = OnnxModel::load_from_memory(path, &graph, &single_thread(config))?;
+                Ok(SileroVad::new(Graph::Sequence(model)))
+            }
+            Err(reason) => {
+                tracing::debug!(model = %path.display(), %reason, "Silero graph run as published");
+                SileroVad::load_published(path, config)
+            }
         }
+    }
+
+    /// Loads the graph as published, judging one window per call (what the rebuilt graph is
+    /// checked against). The sample rate is stated as a constant (16 kHz), which lets ONNX
+    /// Runtime drop the graph's 8 kHz branch and its run-time choice between the two.
+    pub fn load_published(path: &Path, config: &SessionConfig) -> Result<SileroVad, TaskError> {
+        let mut config = single_thread(config);
         config
             .constant_inputs
             .push(ConstantInput::new("sr", i64::from(SAMPLE_RATE)));
@@ -95,123 +126,131 @@ impl SileroVad {
                 });
             }
         }
-        Ok(SileroVad {
-            model,
+        Ok(SileroVad::new(Graph::Published(model)))
+    }
+
+    fn new(graph: Graph) -> SileroVad {
+        SileroVad {
+            graph,
             state: vec![0.0; STATE],
-            input: vec![0.0; CONTEXT + WINDOW],
-        })
+            context: vec![0.0; CONTEXT],
+            input: Vec::new(),
+        }
     }
 
     /// Where the session runs.
     pub fn device(&self) -> Device {
-        self.model.device()
+        match &self.graph {
+            Graph::Sequence(model) | Graph::Published(model) => model.device(),
+        }
+    }
+
+    /// Whether the rebuilt graph runs (many windows per call), not the published one.
+    pub fn judges_many_windows_per_call(&self) -> bool {
+        matches!(self.graph, Graph::Sequence(_))
     }
 
     /// Forgets the audio seen so far.
     pub fn reset(&mut self) {
         self.state.fill(0.0);
-        self.input.fill(0.0);
+        self.context.fill(0.0);
     }
 
     /// The probability that the next 512-sample window (16 kHz) holds speech. A shorter window
     /// (the end of the audio) is padded with silence.
     pub fn probability(&mut self, window: &[f32]) -> Result<f32, TaskError> {
-        let n = window.len().min(WINDOW);
-        // The last CONTEXT samples of the previous window lead the new one.
-        self.input.copy_within(WINDOW.., 0);
-        self.input[CONTEXT..CONTEXT + n].copy_from_slice(&window[..n]);
-        self.input[CONTEXT + n..].fill(0.0);
-        let outputs = self.model.run(&[
-            (
-                "input",
-                TensorInput::new([1, CONTEXT + WINDOW], &self.input),
-            ),
-            ("state", TensorInput::new([2, 1, 128], &self.state)),
-        ])?;
-        let probability =
-            outputs.at(0)?.f32()?.first().copied().ok_or_else(|| {
-                TaskError::Inference("the VAD graph returned no probability".into())
-            })?;
-        let state = outputs.at(1)?.f32()?;
-        if state.len() != STATE {
-            return Err(TaskError::Inference(format!(
-                "the VAD graph returned a state of {} values, not {STATE}",
-                state.len()
-            )));
-        }
-        self.state.copy_from_slice(state);
-        Ok(probability)
+        let window = &window[..window.len().min(WINDOW)];
+        self.judge(window)?
+            .first()
+            .copied()
+            .ok_or_else(|| TaskError::Inference("the VAD graph returned no probability".into()))
     }
-}
 
-/// Audio at least this long is judged in parallel lanes (samples: 60 s).
-const LANES_FROM: usize = 60 * SAMPLE_RATE as usize;
-/// Windows a lane runs before its first judged window, so its state has settled.
-const WARM_UP: usize = 16;
-/// Most lanes in one call.
-const MAX_LANES: usize = 16;
-
-impl SileroVad {
     /// The speech probability of every 512-sample window of a whole clip (the last one padded
-    /// with silence). A long clip is cut into up to 16 lanes that run as one batch, each lane
-    /// starting half a second early so its recurrent state has settled by its first window:
-    /// one graph call covers many windows, several times faster than one window per call.
+    /// with silence), from a fresh state.
     pub fn probabilities(&mut self, samples: &[f32]) -> Result<Vec<f32>, TaskError> {
-        let windows = samples.len().div_ceil(WINDOW);
-        let lanes = if samples.len() < LANES_FROM {
-            1
-        } else {
-            // About ten seconds a lane.
-            (samples.len() / (10 * SAMPLE_RATE as usize)).min(MAX_LANES)
-        };
-        if lanes == 1 {
-            self.reset();
-            return samples
-                .chunks(WINDOW)
-                .map(|window| self.probability(window))
-                .collect();
-        }
-        let per_lane = windows.div_ceil(lanes);
-        // Lane `l` judges windows `l * per_lane ..` and starts WARM_UP windows before them.
-        let first = |lane: usize| (lane * per_lane).saturating_sub(WARM_UP);
-        let steps = per_lane + WARM_UP;
-        let mut input = vec![0.0f32; lanes * (CONTEXT + WINDOW)];
-        let mut state = vec![0.0f32; lanes * STATE];
-        let mut found = vec![0.0f32; windows];
-        for step in 0..steps {
-            for lane in 0..lanes {
-                let row = &mut input[lane * (CONTEXT + WINDOW)..(lane + 1) * (CONTEXT + WINDOW)];
-                row.copy_within(WINDOW.., 0);
-                let start = (first(lane) + step) * WINDOW;
-                let window = samples.get(start..).unwrap_or(&[]);
-                let n = window.len().min(WINDOW);
-                row[CONTEXT..CONTEXT + n].copy_from_slice(&window[..n]);
-                row[CONTEXT + n..].fill(0.0);
-            }
-            let outputs = self.model.run(&[
-                ("input", TensorInput::new([lanes, CONTEXT + WINDOW], &input)),
-                ("state", TensorInput::new([2, lanes, 128], &state)),
-            ])?;
-            let probabilities = outputs.at(0)?.f32()?;
-            let next = outputs.at(1)?.f32()?;
-            if probabilities.len() != lanes || next.len() != state.len() {
-                return Err(TaskError::Inference(format!(
-                    "the VAD graph answered {} probabilities and a state of {} for a batch of {lanes}",
-                    probabilities.len(),
-                    next.len()
-                )));
-            }
-            state.copy_from_slice(next);
-            for (lane, &probability) in probabilities.iter().enumerate() {
-                let index = first(lane) + step;
-                let judged = lane * per_lane..((lane + 1) * per_lane).min(windows);
-                if judged.contains(&index) {
-                    found[index] = probability;
+        self.reset();
+        self.judge(samples)
+    }
+
+    /// The speech probabilities of the windows that follow the audio seen so far: every 512
+    /// samples of `samples` (a shorter last window is padded with silence).
+    pub fn judge(&mut self, samples: &[f32]) -> Result<Vec<f32>, TaskError> {
+        let mut found = Vec::with_capacity(samples.len().div_ceil(WINDOW));
+        for part in samples.chunks(MAX_WINDOWS_PER_CALL * WINDOW) {
+            let rows = self.fill_rows(part);
+            match &mut self.graph {
+                Graph::Sequence(model) => {
+                    let outputs = model.run(&[
+                        (
+                            "windows",
+                            TensorInput::new([rows, CONTEXT + WINDOW], &self.input),
+                        ),
+                        ("state", TensorInput::new([2, 1, 128], &self.state)),
+                    ])?;
+                    let probabilities = outputs.at(0)?.f32()?;
+                    if probabilities.len() != rows {
+                        return Err(TaskError::Inference(format!(
+                            "the VAD graph judged {} windows of {rows}",
+                            probabilities.len()
+                        )));
+                    }
+                    found.extend_from_slice(probabilities);
+                    copy_state(&mut self.state, outputs.at(1)?.f32()?)?;
+                }
+                Graph::Published(model) => {
+                    for row in self.input.chunks_exact(CONTEXT + WINDOW) {
+                        let outputs = model.run(&[
+                            ("input", TensorInput::new([1, CONTEXT + WINDOW], row)),
+                            ("state", TensorInput::new([2, 1, 128], &self.state)),
+                        ])?;
+                        let probability =
+                            outputs.at(0)?.f32()?.first().copied().ok_or_else(|| {
+                                TaskError::Inference("the VAD graph returned no probability".into())
+                            })?;
+                        found.push(probability);
+                        copy_state(&mut self.state, outputs.at(1)?.f32()?)?;
+                    }
                 }
             }
         }
         Ok(found)
     }
+
+    /// Lays out `samples` as graph input rows, each window after its context, and keeps the
+    /// last context for the next call. Returns the number of rows.
+    fn fill_rows(&mut self, samples: &[f32]) -> usize {
+        self.input.clear();
+        for window in samples.chunks(WINDOW) {
+            let start = self.input.len();
+            self.input.extend_from_slice(&self.context);
+            self.input.extend_from_slice(window);
+            self.input.resize(start + CONTEXT + WINDOW, 0.0);
+            self.context
+                .copy_from_slice(&self.input[self.input.len() - CONTEXT..]);
+        }
+        self.input.len() / (CONTEXT + WINDOW)
+    }
+}
+
+fn single_thread(config: &SessionConfig) -> SessionConfig {
+    let mut config = config.clone();
+    if config.intra_threads == 0 {
+        config.intra_threads = 1;
+    }
+    config
+}
+
+fn copy_state(state: &mut [f32], next: &[f32]) -> Result<(), TaskError> {
+    if next.len() != state.len() {
+        return Err(TaskError::Inference(format!(
+            "the VAD graph returned a state of {} values, not {}",
+            next.len(),
+            state.len()
+        )));
+    }
+    state.copy_from_slice(next);
+    Ok(())
 }
 
 /// Speech segments in audio that arrives piece by piece: push samples (16 kHz mono) as they
@@ -234,18 +273,20 @@ impl<V: BorrowMut<SileroVad>> VadStream<V> {
         }
     }
 
-    /// Feeds samples; returns what they decided.
+    /// Feeds samples; returns what they decided. The whole windows among them are judged in
+    /// one call.
     pub fn push(&mut self, samples: &[f32]) -> Result<Vec<VadEvent>, TaskError> {
-        let mut events = Vec::new();
-        for &sample in samples {
-            self.pending.push(sample);
-            if self.pending.len() == WINDOW {
-                let probability = self.vad.borrow_mut().probability(&self.pending)?;
-                self.pending.clear();
-                events.extend(self.detector.push(probability, WINDOW));
-            }
+        self.pending.extend_from_slice(samples);
+        let whole = self.pending.len() / WINDOW * WINDOW;
+        if whole == 0 {
+            return Ok(Vec::new());
         }
-        Ok(events)
+        let probabilities = self.vad.borrow_mut().judge(&self.pending[..whole])?;
+        self.pending.drain(..whole);
+        Ok(probabilities
+            .into_iter()
+            .flat_map(|probability| self.detector.push(probability, WINDOW))
+            .collect())
     }
 
     /// Where the silence that may end the current speech began, if it has (see
