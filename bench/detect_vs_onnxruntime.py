@@ -9,6 +9,8 @@ target is tessera's JPEG -> boxes throughput at >= 0.9x the peer's model-only th
 Same graph, ONNX Runtime's default threads on both sides; with --concurrency N both sides run
 batches of N (tessera: N requests at once, batched by its worker; the peer: one [N, 3, 320, 320]
 tensor). The boxes of both are compared (largest corner difference between matched boxes).
+With --replicas N tessera serves the requests with N copies of the graph on cores/N threads each
+(the peer keeps one session on the default threads).
 
     python3 bench/detect_vs_onnxruntime.py --tessera target/release/tessera [IMAGE...]
 """
@@ -122,6 +124,8 @@ def main():
     parser.add_argument("--tessera", default="target/release/tessera")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="tessera's --replicas: copies of the graph, each on cores/N threads")
     parser.add_argument("--jpeg", action="store_true", help="send each image as a JPEG (quality 90), as the target names")
     parser.add_argument("--python", default=os.path.expanduser("~/.cache/tessera-bench/venv/bin/python"),
                         help="a Python with onnxruntime, numpy and pillow for the peer")
@@ -142,7 +146,7 @@ def main():
             images.append(out)
     python = args.python if os.path.exists(args.python) else sys.executable
     ours = subprocess.run([args.tessera, "bench", "vision", "--task", "detect", "--json", "--rounds", str(args.rounds),
-                           "--concurrency", str(args.concurrency), *images],
+                           "--concurrency", str(args.concurrency), "--replicas", str(args.replicas), *images],
                           check=True, capture_output=True, text=True).stdout
     ours = [json.loads(line) for line in ours.splitlines() if line.startswith("{")]
     theirs = json.loads(subprocess.run([python, __file__, "--peer-only", "--rounds", str(args.rounds),

@@ -17,6 +17,12 @@ pub struct RuntimeConfig {
     pub session: SessionConfig,
     /// How each model's worker forms batches and how long its queue is.
     pub batch: BatchConfig,
+    /// Copies of each batch-run model (not LLMs or voices), each with its own engine session and
+    /// worker thread, all taking jobs from the model's one queue. Several small sessions on one
+    /// thread each get more images or texts through than one session spread over all the cores
+    /// (at the cost of each request's latency and of memory). With more than one, an ONNX
+    /// Runtime session left to choose its threads gets cores / replicas.
+    pub replicas: usize,
     /// Per-request caps (inputs, tokens).
     pub limits: RequestLimits,
     /// llama.cpp settings for LLMs (context, sequences, threads …).
@@ -51,6 +57,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             session: SessionConfig::default(),
             batch: BatchConfig::default(),
+            replicas: 1,
             limits: RequestLimits::default(),
             llm: LlmSettings::default(),
             idle_unload: Some(Duration::from_secs(300)),

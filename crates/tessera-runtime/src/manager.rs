@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tessera_core::{Device, EngineKind, Task};
 use tessera_hub::{Hub, ModelRef, Scope};
-use tessera_tasks::{Family, Frontend, LoadContext, Registry, TaskError};
+use tessera_tasks::registry::EngineSide;
+use tessera_tasks::{Batching, Family, Frontend, LoadContext, Registry, TaskError};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::RuntimeConfig;
@@ -562,12 +563,22 @@ impl Inner {
             .registry
             .family_for(&local)
             .map_err(|e| RuntimeError::from_load(&slot.id, e))?;
-        let estimate = (family.estimate_bytes)(&local);
+        // LLMs and voices batch continuously inside one runner: one copy serves them.
+        let replicas = match family.batching {
+            Batching::Continuous => 1,
+            _ => self.config.replicas.max(1),
+        };
+        let estimate = (family.estimate_bytes)(&local).saturating_mul(replicas as u64);
         let _serial = lock(&self.serial_loads);
         self.make_room(slot, estimate)?;
         let before = resident_bytes();
+        let mut session = self.config.session.clone();
+        if replicas > 1 && session.intra_threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            session.intra_threads = (cores / replicas).max(1);
+        }
         let context = LoadContext {
-            session: self.config.session.clone(),
+            session,
             budget: self.config.batch.budget,
             limits: self.config.limits,
             llm: self.config.llm.clone(),
@@ -575,8 +586,13 @@ impl Inner {
                 .then(|| self.speech_detector())
                 .flatten(),
         };
-        let loaded =
-            (family.load)(&local, &context).map_err(|e| RuntimeError::from_load(&slot.id, e))?;
+        let load =
+            || (family.load)(&local, &context).map_err(|e| RuntimeError::from_load(&slot.id, e));
+        let loaded = load()?;
+        let mut runners = vec![loaded.runner];
+        while runners.len() < replicas && matches!(runners[0], EngineSide::Batch(_)) {
+            runners.push(load()?.runner);
+        }
         // The RSS difference, but never less than the weights: memory freed by an earlier unload
         // and reused here would otherwise hide part of the model.
         let weights = tessera_tasks::registry::file_bytes(&local);
@@ -591,7 +607,7 @@ impl Inner {
             config: self.config.batch,
             panic_first_call: self.config.hooks.panic_first_call,
         };
-        let worker = Worker::spawn(spec, loaded.runner).map_err(|e| RuntimeError::Load {
+        let worker = Worker::spawn(spec, runners).map_err(|e| RuntimeError::Load {
             model: slot.id.clone(),
             message: format!("could not start its worker thread: {e}"),
             kind: FailureKind::Unavailable,

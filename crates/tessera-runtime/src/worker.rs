@@ -1,9 +1,10 @@
-//! One worker thread per loaded model, fed by a bounded queue, running any task's runner.
+//! Worker threads for a loaded model (one per replica), fed by one bounded queue, running any
+//! task's runner.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,7 @@ struct Job {
 }
 
 /// What a worker is told about its model.
+#[derive(Clone)]
 pub(crate) struct WorkerSpec {
     pub model: String,
     pub task: &'static str,
@@ -66,15 +68,15 @@ pub(crate) struct WorkerSpec {
     pub panic_first_call: bool,
 }
 
-/// A handle to a model's worker. Dropping it closes the queue; the thread finishes what is
-/// queued and ends on its own (never blocking the dropper, which may be an async thread or a
-/// shutdown past its deadline). [`Worker::join`] also waits for it.
+/// A handle to a model's worker. Dropping it closes the queue; the threads finish what is
+/// queued and end on their own (never blocking the dropper, which may be an async thread or a
+/// shutdown past its deadline). [`Worker::join`] also waits for them.
 pub(crate) struct Worker {
     model: String,
     capacity: usize,
     depth: Arc<AtomicUsize>,
     sender: Mutex<Option<SyncSender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Drop for Worker {
@@ -84,50 +86,67 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    pub(crate) fn spawn(spec: WorkerSpec, runner: EngineSide) -> std::io::Result<Worker> {
+    /// Starts one thread per runner (the model's replicas), all taking jobs from one queue. A
+    /// step runner serves alone: continuous batching already shares it between requests.
+    pub(crate) fn spawn(spec: WorkerSpec, runners: Vec<EngineSide>) -> std::io::Result<Worker> {
         let (sender, receiver) = mpsc::sync_channel(spec.config.queue_capacity.max(1));
+        let queue = Arc::new(Mutex::new(receiver));
         let depth = Arc::new(AtomicUsize::new(0));
         let model = spec.model.clone();
         let capacity = spec.config.queue_capacity;
-        let thread_depth = depth.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("tessera-{}", spec.model))
-            .spawn(move || match runner {
-                EngineSide::Batch(runner) => run(spec, runner, receiver, thread_depth),
-                EngineSide::Step(runner) => run_steps(spec, runner, receiver, thread_depth),
-            })?;
+        let replicas = runners.len();
+        let mut threads = Vec::with_capacity(replicas);
+        for (index, runner) in runners.into_iter().enumerate() {
+            let (spec, queue, depth) = (spec.clone(), queue.clone(), depth.clone());
+            let name = match replicas {
+                1 => format!("tessera-{}", spec.model),
+                _ => format!("tessera-{}-{index}", spec.model),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || match runner {
+                        EngineSide::Batch(runner) => run(spec, runner, &queue, depth, replicas),
+                        EngineSide::Step(runner) => run_steps(spec, runner, &queue, depth),
+                    })?,
+            );
+        }
         Ok(Worker {
             model,
             capacity,
             depth,
             sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
         })
     }
 
-    /// Closes the queue and waits until the thread has finished what was queued and dropped the
-    /// runner, so the engine's memory is free when this returns.
+    /// Closes the queue and waits until the threads have finished what was queued and dropped
+    /// the runners, so the engine's memory is free when this returns.
     pub(crate) fn join(self) {
         self.close();
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        let threads = match self.threads.lock() {
+            Ok(mut threads) => std::mem::take(&mut *threads),
+            Err(_) => Vec::new(),
+        };
+        for thread in threads {
             let _ = thread.join();
         }
     }
 
-    /// Closes the queue and waits until `until` for the thread to finish. Returns whether it
-    /// did (then the runner is dropped and the thread joined).
+    /// Closes the queue and waits until `until` for the threads to finish. Returns whether they
+    /// did (then the runners are dropped and the threads joined).
     pub(crate) fn stop_by(&self, until: Instant) -> bool {
         self.close();
-        let Ok(mut thread) = self.thread.lock() else {
+        let Ok(mut threads) = self.threads.lock() else {
             return false;
         };
-        while thread.as_ref().is_some_and(|t| !t.is_finished()) {
+        while threads.iter().any(|t| !t.is_finished()) {
             if Instant::now() >= until {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        if let Some(thread) = thread.take() {
+        for thread in threads.drain(..) {
             let _ = thread.join();
         }
         true
@@ -190,16 +209,33 @@ impl Worker {
     }
 }
 
+/// The queue the replicas share; a replica that panicked while holding it poisoned nothing
+/// (the receiver has no state of its own to break).
+fn receiver(queue: &Mutex<Receiver<Job>>) -> MutexGuard<'_, Receiver<Job>> {
+    queue.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 fn run(
     spec: WorkerSpec,
     mut runner: Box<dyn DynRunner>,
-    queue: Receiver<Job>,
+    queue: &Mutex<Receiver<Job>>,
     depth: Arc<AtomicUsize>,
+    replicas: usize,
 ) {
     let mut panic_next = spec.panic_first_call;
     let model = spec.model.as_str();
-    while let Ok(first) = queue.recv() {
-        let jobs = gather(first, &queue, &spec);
+    loop {
+        // One replica at a time forms its batch; with several, it takes its share of what is
+        // queued, so jobs that arrive together are spread over the replicas.
+        let jobs = {
+            let queue = receiver(queue);
+            let Ok(first) = queue.recv() else { break };
+            let share = match replicas {
+                1 => usize::MAX,
+                _ => depth.load(Ordering::Relaxed).div_ceil(replicas).max(1),
+            };
+            gather(first, &queue, &spec, share)
+        };
         depth.fetch_sub(jobs.len(), Ordering::Relaxed);
         publish_depth(model, &depth);
         // A caller that left (disconnected, past its deadline) costs no compute.
@@ -271,7 +307,7 @@ fn run(
 fn run_steps(
     spec: WorkerSpec,
     mut runner: Box<dyn DynStepRunner>,
-    queue: Receiver<Job>,
+    queue: &Mutex<Receiver<Job>>,
     depth: Arc<AtomicUsize>,
 ) {
     let model = spec.model.as_str();
@@ -280,7 +316,7 @@ fn run_steps(
     loop {
         while open && runner.free_slots() > 0 {
             let next = if runner.busy() {
-                match queue.try_recv() {
+                match receiver(queue).try_recv() {
                     Ok(job) => Some(job),
                     Err(TryRecvError::Empty) => None,
                     Err(TryRecvError::Disconnected) => {
@@ -289,7 +325,7 @@ fn run_steps(
                     }
                 }
             } else {
-                match queue.recv() {
+                match receiver(queue).recv() {
                     Ok(job) => Some(job),
                     Err(_) => {
                         open = false;
@@ -366,9 +402,10 @@ pub(crate) fn stage(task: &'static str, model: &str, stage: &'static str, elapse
         .record(elapsed.as_secs_f64());
 }
 
-/// Takes whatever is already queued, within the budget; if that shows several jobs arriving
-/// together, waits up to `max_wait` for more. Single-shot families take one job at a time.
-fn gather(first: Job, queue: &Receiver<Job>, spec: &WorkerSpec) -> Vec<Job> {
+/// Takes whatever is already queued, within the budget and at most `share` jobs; if that shows
+/// several jobs arriving together, waits up to `max_wait` for more. Single-shot families take
+/// one job at a time.
+fn gather(first: Job, queue: &Receiver<Job>, spec: &WorkerSpec, share: usize) -> Vec<Job> {
     if spec.batching == Batching::Single {
         return vec![first];
     }
@@ -379,7 +416,8 @@ fn gather(first: Job, queue: &Receiver<Job>, spec: &WorkerSpec) -> Vec<Job> {
     };
     let mut cost = first.cost;
     let mut jobs = vec![first];
-    let room = |cost: usize, jobs: &Vec<Job>| cost < max_cost && jobs.len() < budget.max_rows;
+    let most = budget.max_rows.min(share);
+    let room = |cost: usize, jobs: &Vec<Job>| cost < max_cost && jobs.len() < most;
     while room(cost, &jobs) {
         match queue.try_recv() {
             Ok(job) => {
@@ -466,7 +504,7 @@ mod tests {
             gate: gate.clone(),
         };
         (
-            Worker::spawn(spec, EngineSide::Batch(Box::new(runner))).unwrap(),
+            Worker::spawn(spec, vec![EngineSide::Batch(Box::new(runner))]).unwrap(),
             calls,
             gate,
         )
@@ -536,7 +574,7 @@ mod tests {
             steps: steps.clone(),
         };
         (
-            Worker::spawn(spec, EngineSide::Step(Box::new(runner))).unwrap(),
+            Worker::spawn(spec, vec![EngineSide::Step(Box::new(runner))]).unwrap(),
             steps,
         )
     }
@@ -589,6 +627,55 @@ mod tests {
             worker.submit(Box::new(1u32), 1).is_err(),
             "the queue is closed"
         );
+    }
+
+    /// Answers 1 when another replica is inside a call at the same time (within 5 s), else 0.
+    struct Meet {
+        inside: Arc<AtomicUsize>,
+    }
+
+    impl Runner for Meet {
+        type Input = u32;
+        type Output = u32;
+
+        fn run(&mut self, batch: Vec<u32>, _: &Cancelled<'_>) -> Vec<Result<u32, TaskError>> {
+            self.inside.fetch_add(1, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.inside.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let met = u32::from(self.inside.load(Ordering::SeqCst) >= 2);
+            batch.into_iter().map(|_| Ok(met)).collect()
+        }
+    }
+
+    #[test]
+    fn replicas_take_jobs_from_one_queue_at_the_same_time() {
+        let inside = Arc::new(AtomicUsize::new(0));
+        let spec = WorkerSpec {
+            model: "test".into(),
+            task: "test",
+            batching: Batching::Budget,
+            config: BatchConfig::default(),
+            panic_first_call: false,
+        };
+        let runners = (0..2)
+            .map(|_| {
+                EngineSide::Batch(Box::new(Meet {
+                    inside: inside.clone(),
+                }))
+            })
+            .collect();
+        let worker = Worker::spawn(spec, runners).unwrap();
+        // Two jobs queued together are shared out, one to each replica, and both are inside
+        // their engine call at once.
+        let replies: Vec<_> = (0..2u32)
+            .map(|n| worker.submit(Box::new(n), 1).unwrap())
+            .collect();
+        for reply in replies {
+            assert_eq!(answer(reply), Ok(1));
+        }
+        worker.join();
     }
 
     #[test]

@@ -350,8 +350,22 @@ impl StepRunner for SpeechRunner {
         self.turn = (self.turn + 1) % self.live.len();
         let live = &self.live[self.turn];
         let (speaker, scales) = (live.job.speaker, live.job.scales);
+        let started = std::time::Instant::now();
         let result = match self.config.chunk_ids(&live.job.chunks[live.next]) {
-            Ok(Some(ids)) => self.synthesize(&ids, speaker, scales).map(Some),
+            Ok(Some(ids)) => {
+                let phonemized = started.elapsed();
+                let audio = self.synthesize(&ids, speaker, scales);
+                if let Ok(audio) = &audio {
+                    tracing::debug!(
+                        ids = ids.len(),
+                        audio_s = audio.len() as f64 / f64::from(self.sample_rate),
+                        phonemize_ms = phonemized.as_secs_f64() * 1e3,
+                        synthesize_ms = (started.elapsed() - phonemized).as_secs_f64() * 1e3,
+                        "chunk spoken"
+                    );
+                }
+                audio.map(Some)
+            }
             Ok(None) => Ok(None),
             Err(error) => Err(error),
         };

@@ -81,6 +81,7 @@ fn runtime_config(args: &EngineArgs) -> RuntimeConfig {
         max_wait: Duration::from_millis(args.batch_wait_ms),
         queue_capacity: args.queue_capacity,
     };
+    config.replicas = usize::from(args.replicas);
     config.llm = tessera_tasks::LlmSettings {
         context: args.ctx_size,
         sequences: args.parallel,
