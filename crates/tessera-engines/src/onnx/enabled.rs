@@ -103,6 +103,11 @@ pub(super) fn load(
             .with_parallel_execution(true)
             .map_err(|e| load_error(e.to_string()))?;
     }
+    if !config.intra_op_spinning {
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_error(e.to_string()))?;
+    }
     let device = register_device(&mut builder, config);
     let session = match (bytes, config.constant_inputs.is_empty()) {
         (None, true) => builder.commit_from_file(path),

@@ -71,6 +71,11 @@ pub struct SessionConfig {
     /// Inputs stated as constants before the session is built, so ONNX Runtime can fold what
     /// depends on them; they are then no longer inputs of the session.
     pub constant_inputs: Vec<ConstantInput>,
+    /// Whether the intra-op threads spin a while after each run, waiting for more work (ONNX
+    /// Runtime's default). A task that does CPU work of its own between graph calls (pose:
+    /// the rotated crop between the detector and the landmark model) turns it off, or the
+    /// spinning threads take the cores that work needs.
+    pub intra_op_spinning: bool,
 }
 
 impl Default for SessionConfig {
@@ -82,6 +87,7 @@ impl Default for SessionConfig {
             device: Device::Auto,
             tensorrt_cache: None,
             constant_inputs: Vec::new(),
+            intra_op_spinning: true,
         }
     }
 }

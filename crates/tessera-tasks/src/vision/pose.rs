@@ -24,7 +24,7 @@ use std::f32::consts::PI;
 use image::RgbImage;
 use serde::Deserialize;
 use tessera_core::{EngineKind, Task};
-use tessera_engines::onnx::{OnnxModel, TensorInput};
+use tessera_engines::onnx::{OnnxModel, SessionConfig, TensorInput};
 use tessera_hub::LocalModel;
 
 use super::image::{Picture, decode, letterbox};
@@ -453,25 +453,27 @@ impl Region {
     fn crop(self, rgb: &RgbImage, size: usize) -> Vec<f32> {
         let mut out = Vec::with_capacity(size * size * 3);
         let (width, height) = rgb.dimensions();
-        let sample = |x: f32, y: f32, channel: usize| -> f32 {
-            let x = x.clamp(0.0, (width - 1) as f32);
-            let y = y.clamp(0.0, (height - 1) as f32);
-            let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-            let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
-            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-            let at = |px: u32, py: u32| f32::from(rgb.get_pixel(px, py).0[channel]);
-            let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
-            let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
-            top * (1.0 - fy) + bottom * fy
-        };
+        let (raw, stride) = (rgb.as_raw(), width as usize * 3);
+        let (last_x, last_y) = ((width - 1) as f32, (height - 1) as f32);
         for row in 0..size {
             for column in 0..size {
                 let u = (column as f32 + 0.5) / size as f32;
                 let v = (row as f32 + 0.5) / size as f32;
                 // Pixel centres: the photo's pixel (i, j) covers i..i+1.
                 let (x, y) = self.to_photo(u, v);
+                let x = (x - 0.5).clamp(0.0, last_x);
+                let y = (y - 0.5).clamp(0.0, last_y);
+                let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+                let x1 = (x0 + 1).min(width as usize - 1);
+                let y1 = (y0 + 1).min(height as usize - 1);
+                let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+                let (top, bottom) = (y0 * stride, y1 * stride);
                 for channel in 0..3 {
-                    out.push(sample(x - 0.5, y - 0.5, channel) / 255.0);
+                    let at =
+                        |line: usize, column: usize| f32::from(raw[line + column * 3 + channel]);
+                    let upper = at(top, x0) * (1.0 - fx) + at(top, x1) * fx;
+                    let lower = at(bottom, x0) * (1.0 - fx) + at(bottom, x1) * fx;
+                    out.push((upper * (1.0 - fy) + lower * fy) / 255.0);
                 }
             }
         }
@@ -510,6 +512,7 @@ impl Runner for PoseRunner {
 impl PoseRunner {
     fn poses(&mut self, job: PoseJob) -> Result<Poses, TaskError> {
         let (width, height) = job.picture.rgb.dimensions();
+        let started = std::time::Instant::now();
         let outputs = self.detector.run(&[(
             self.detector_input.as_str(),
             TensorInput::new([1, DETECTOR_SIZE, DETECTOR_SIZE, 3], &job.detector_input),
@@ -530,8 +533,15 @@ impl PoseRunner {
             job.letterbox,
             self.options.detection_threshold,
         );
+        let detections = weighted_nms(found, self.options.nms_threshold);
+        tracing::debug!(
+            detector_ms = started.elapsed().as_secs_f64() * 1e3,
+            detections = detections.len(),
+            scores = ?detections.iter().map(|d| d.score).collect::<Vec<_>>(),
+            "pose detector"
+        );
         let mut people = Vec::new();
-        for detection in weighted_nms(found, self.options.nms_threshold) {
+        for detection in detections {
             if people.len() == job.max_people {
                 break;
             }
@@ -539,9 +549,14 @@ impl PoseRunner {
             if region.side < 1.0 {
                 continue;
             }
-            if let Some(person) = self.landmarks(&job.picture.rgb, region, detection.score)? {
-                people.push(person);
-            }
+            let started = std::time::Instant::now();
+            let person = self.landmarks(&job.picture.rgb, region, detection.score)?;
+            tracing::debug!(
+                landmarks_ms = started.elapsed().as_secs_f64() * 1e3,
+                found = person.is_some(),
+                "pose landmarks"
+            );
+            people.extend(person);
         }
         Ok(Poses {
             width,
@@ -615,8 +630,14 @@ impl PoseRunner {
 
 fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskError> {
     let options: PoseOptions = model.options_as()?;
-    let detector = OnnxModel::load(&model.file(&options.detector)?, &context.session)?;
-    let landmarker = OnnxModel::load(&model.file(&options.landmarks)?, &context.session)?;
+    // CPU work runs between the two graphs (anchors, NMS, the rotated crop): spinning intra-op
+    // threads would hold the cores it needs (measured: 31-41 ms a photo spinning, 21-23 not).
+    let session = SessionConfig {
+        intra_op_spinning: false,
+        ..context.session.clone()
+    };
+    let detector = OnnxModel::load(&model.file(&options.detector)?, &session)?;
+    let landmarker = OnnxModel::load(&model.file(&options.landmarks)?, &session)?;
     let expect_input = |onnx: &OnnxModel, side: usize| -> Result<String, TaskError> {
         match onnx.inputs() {
             [input] if input.shape == [Some(1), Some(side), Some(side), Some(3)] => {

@@ -25,7 +25,7 @@ use std::time::Instant;
 use image::{Rgb, RgbImage};
 use serde::Deserialize;
 use tessera_core::{EngineKind, Task};
-use tessera_engines::onnx::{OnnxModel, TensorInput};
+use tessera_engines::onnx::{OnnxModel, SessionConfig, TensorInput};
 use tessera_hub::LocalModel;
 
 use self::ctc::Dictionary;
@@ -638,8 +638,14 @@ fn image_input(model: &OnnxModel, what: &str) -> Result<String, TaskError> {
 
 fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskError> {
     let options: OcrOptions = model.options_as()?;
-    let detector = OnnxModel::load(&part_path(model, &options.det, "det")?, &context.session)?;
-    let recognizer = OnnxModel::load(&part_path(model, &options.rec, "rec")?, &context.session)?;
+    // Box finding and cropping run between the graphs: spinning intra-op threads would hold
+    // the cores they need.
+    let session = SessionConfig {
+        intra_op_spinning: false,
+        ..context.session.clone()
+    };
+    let detector = OnnxModel::load(&part_path(model, &options.det, "det")?, &session)?;
+    let recognizer = OnnxModel::load(&part_path(model, &options.rec, "rec")?, &session)?;
     let detector_input = image_input(&detector, "text detector")?;
     let recognizer_input = image_input(&recognizer, "text recognizer")?;
 
@@ -674,7 +680,7 @@ fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskEr
 
     let classifier = match part_path(model, &options.cls, "cls") {
         Ok(path) => {
-            let classifier = OnnxModel::load(&path, &context.session)?;
+            let classifier = OnnxModel::load(&path, &session)?;
             let input = image_input(&classifier, "angle classifier")?;
             let upside_down = options
                 .cls_labels
