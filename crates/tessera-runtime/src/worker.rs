@@ -483,13 +483,8 @@ mod tests {
         }
     }
 
-    fn worker(
-        batching: Batching,
-        capacity: usize,
-    ) -> (Worker, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let gate = Arc::new(AtomicBool::new(false));
-        let spec = WorkerSpec {
+    fn spec(batching: Batching, capacity: usize) -> WorkerSpec {
+        WorkerSpec {
             model: "test".into(),
             task: "test",
             batching,
@@ -498,7 +493,16 @@ mod tests {
                 ..BatchConfig::default()
             },
             panic_first_call: false,
-        };
+        }
+    }
+
+    fn worker(
+        batching: Batching,
+        capacity: usize,
+    ) -> (Worker, Arc<Mutex<Vec<usize>>>, Arc<AtomicBool>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(AtomicBool::new(false));
+        let spec = spec(batching, capacity);
         let runner = Echo {
             calls: calls.clone(),
             gate: gate.clone(),
@@ -561,13 +565,7 @@ mod tests {
 
     fn stepping_worker(slots: usize) -> (Worker, Arc<AtomicUsize>) {
         let steps = Arc::new(AtomicUsize::new(0));
-        let spec = WorkerSpec {
-            model: "steps".into(),
-            task: "test",
-            batching: Batching::Continuous,
-            config: BatchConfig::default(),
-            panic_first_call: false,
-        };
+        let spec = spec(Batching::Continuous, BatchConfig::default().queue_capacity);
         let runner = Countdown {
             jobs: Vec::new(),
             slots,
@@ -652,13 +650,7 @@ mod tests {
     #[test]
     fn replicas_take_jobs_from_one_queue_at_the_same_time() {
         let inside = Arc::new(AtomicUsize::new(0));
-        let spec = WorkerSpec {
-            model: "test".into(),
-            task: "test",
-            batching: Batching::Budget,
-            config: BatchConfig::default(),
-            panic_first_call: false,
-        };
+        let spec = spec(Batching::Budget, BatchConfig::default().queue_capacity);
         let runners = (0..2)
             .map(|_| {
                 EngineSide::Batch(Box::new(Meet {

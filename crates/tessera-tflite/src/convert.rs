@@ -22,7 +22,7 @@ use crate::layout::{
 };
 use crate::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    ValueInfoProto, attribute_type, data_type,
+    ValueInfoProto, data_type,
 };
 use crate::sparse::dense_positions;
 use crate::tflite::{Model, Operator, SubGraph, TensorType, op};
@@ -113,42 +113,6 @@ impl Ctx {
             name: self.name.clone(),
             reason: reason.into(),
         }
-    }
-}
-
-fn attr_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: attribute_type::INT,
-        i,
-        ..AttributeProto::default()
-    }
-}
-
-fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: attribute_type::INTS,
-        ints: ints.to_vec(),
-        ..AttributeProto::default()
-    }
-}
-
-fn attr_float(name: &str, f: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: attribute_type::FLOAT,
-        f,
-        ..AttributeProto::default()
-    }
-}
-
-fn attr_str(name: &str, s: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: attribute_type::STRING,
-        s: s.as_bytes().to_vec(),
-        ..AttributeProto::default()
     }
 }
 
@@ -424,7 +388,7 @@ impl<'m, 'a> Converter<'m, 'a> {
             "Transpose",
             vec![reshaped],
             out.clone(),
-            vec![attr_ints("perm", &[0, 3, 1, 2])],
+            vec![AttributeProto::ints("perm", &[0, 3, 1, 2])],
         );
         Ok(out)
     }
@@ -469,7 +433,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                     "Transpose",
                     vec![name],
                     inner.clone(),
-                    vec![attr_ints("perm", &ints(&TO_NCHW))],
+                    vec![AttributeProto::ints("perm", &ints(&TO_NCHW))],
                 );
                 self.values[t] = Some(inner);
             } else {
@@ -511,7 +475,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                         "Transpose",
                         vec![v],
                         name.clone(),
-                        vec![attr_ints("perm", &ints(&TO_NHWC))],
+                        vec![AttributeProto::ints("perm", &ints(&TO_NHWC))],
                     );
                 } else {
                     self.node("Identity", vec![v], name.clone(), vec![]);
@@ -572,7 +536,7 @@ impl<'m, 'a> Converter<'m, 'a> {
             op::HARD_SWISH => self.unary(&o, "HardSwish", vec![]),
             op::LEAKY_RELU => {
                 let alpha = o.f32(0, 0.0)?;
-                self.unary(&o, "LeakyRelu", vec![attr_float("alpha", alpha)])
+                self.unary(&o, "LeakyRelu", vec![AttributeProto::float("alpha", alpha)])
             }
             op::RELU6 => self.clip_op(&o, 0.0, 6.0),
             op::RELU_N1_TO_1 => self.clip_op(&o, -1.0, 1.0),
@@ -670,7 +634,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                 "Transpose",
                 vec![v],
                 t.clone(),
-                vec![attr_ints("perm", &[1, 0, 2, 3])],
+                vec![AttributeProto::ints("perm", &[1, 0, 2, 3])],
             );
             t
         };
@@ -681,11 +645,11 @@ impl<'m, 'a> Converter<'m, 'a> {
         let out = self.define(y)?;
         let pre = self.pre_activation(o.ctx, act, &out)?;
         let attrs = vec![
-            attr_ints("dilations", &ints(&[dh, dw])),
-            attr_int("group", group as i64),
-            attr_ints("kernel_shape", &ints(&[kh, kw])),
-            attr_ints("pads", &ints(&[pt, pl, pb, pr])),
-            attr_ints("strides", &ints(&[sh, sw])),
+            AttributeProto::ints("dilations", &ints(&[dh, dw])),
+            AttributeProto::int("group", group as i64),
+            AttributeProto::ints("kernel_shape", &ints(&[kh, kw])),
+            AttributeProto::ints("pads", &ints(&[pt, pl, pb, pr])),
+            AttributeProto::ints("strides", &ints(&[sh, sw])),
         ];
         self.node("Conv", inputs, pre.clone(), attrs);
         self.activation(act, pre, out)
@@ -716,13 +680,13 @@ impl<'m, 'a> Converter<'m, 'a> {
         let out = self.define(y)?;
         let pre = self.pre_activation(o.ctx, act, &out)?;
         let mut attrs = vec![
-            attr_ints("kernel_shape", &ints(&[fh, fw])),
-            attr_ints("pads", &ints(&[pt, pl, pb, pr])),
-            attr_ints("strides", &ints(&[sh, sw])),
+            AttributeProto::ints("kernel_shape", &ints(&[fh, fw])),
+            AttributeProto::ints("pads", &ints(&[pt, pl, pb, pr])),
+            AttributeProto::ints("strides", &ints(&[sh, sw])),
         ];
         if kind == "AveragePool" {
             // TFLite averages over the pixels inside the image only.
-            attrs.push(attr_int("count_include_pad", 0));
+            attrs.push(AttributeProto::int("count_include_pad", 0));
         }
         self.node(kind, vec![xv], pre.clone(), attrs);
         self.activation(act, pre, out)
@@ -795,7 +759,12 @@ impl<'m, 'a> Converter<'m, 'a> {
             inputs.push(self.scalar(value[0])?);
         }
         let out = self.define(y)?;
-        self.node("Pad", inputs, out, vec![attr_str("mode", "constant")]);
+        self.node(
+            "Pad",
+            inputs,
+            out,
+            vec![AttributeProto::string("mode", "constant")],
+        );
         Ok(())
     }
 
@@ -827,7 +796,7 @@ impl<'m, 'a> Converter<'m, 'a> {
             "Cast",
             vec![xv],
             out,
-            vec![attr_int("to", i64::from(data_type::FLOAT))],
+            vec![AttributeProto::int("to", i64::from(data_type::FLOAT))],
         );
         Ok(())
     }
@@ -852,9 +821,9 @@ impl<'m, 'a> Converter<'m, 'a> {
         let bs = o.positive(0, 0, "block_size")?;
         let xv = self.operand(x)?;
         let out = self.define(y)?;
-        let mut attrs = vec![attr_int("blocksize", bs as i64)];
+        let mut attrs = vec![AttributeProto::int("blocksize", bs as i64)];
         if kind == "DepthToSpace" {
-            attrs.push(attr_str("mode", "DCR"));
+            attrs.push(AttributeProto::string("mode", "DCR"));
         }
         self.node(kind, vec![xv], out, attrs);
         Ok(())
@@ -884,8 +853,8 @@ impl<'m, 'a> Converter<'m, 'a> {
         )?;
         let out = self.define(y)?;
         let attrs = vec![
-            attr_str("mode", "linear"),
-            attr_str("coordinate_transformation_mode", mode),
+            AttributeProto::string("mode", "linear"),
+            AttributeProto::string("coordinate_transformation_mode", mode),
         ];
         self.node(
             "Resize",
@@ -921,7 +890,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                 "Transpose",
                 vec![v],
                 t.clone(),
-                vec![attr_ints("perm", &ints(&TO_NHWC))],
+                vec![AttributeProto::ints("perm", &ints(&TO_NHWC))],
             );
             v = t;
         }
@@ -934,7 +903,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                 "Transpose",
                 vec![t],
                 out,
-                vec![attr_ints("perm", &ints(&TO_NCHW))],
+                vec![AttributeProto::ints("perm", &ints(&TO_NCHW))],
             );
         } else {
             self.node("Reshape", vec![v, shape], out, vec![]);
@@ -972,7 +941,7 @@ impl<'m, 'a> Converter<'m, 'a> {
             "Concat",
             inputs,
             pre.clone(),
-            vec![attr_int("axis", axis as i64)],
+            vec![AttributeProto::int("axis", axis as i64)],
         );
         self.activation(act, pre, out)
     }

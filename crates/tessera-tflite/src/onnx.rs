@@ -208,6 +208,48 @@ pub mod tensor_shape_proto {
     }
 }
 
+impl AttributeProto {
+    /// An integer attribute.
+    pub fn int(name: &str, i: i64) -> Self {
+        AttributeProto {
+            name: name.to_string(),
+            r#type: attribute_type::INT,
+            i,
+            ..AttributeProto::default()
+        }
+    }
+
+    /// A list-of-integers attribute.
+    pub fn ints(name: &str, ints: &[i64]) -> Self {
+        AttributeProto {
+            name: name.to_string(),
+            r#type: attribute_type::INTS,
+            ints: ints.to_vec(),
+            ..AttributeProto::default()
+        }
+    }
+
+    /// A float attribute.
+    pub fn float(name: &str, f: f32) -> Self {
+        AttributeProto {
+            name: name.to_string(),
+            r#type: attribute_type::FLOAT,
+            f,
+            ..AttributeProto::default()
+        }
+    }
+
+    /// A string attribute.
+    pub fn string(name: &str, s: &str) -> Self {
+        AttributeProto {
+            name: name.to_string(),
+            r#type: attribute_type::STRING,
+            s: s.as_bytes().to_vec(),
+            ..AttributeProto::default()
+        }
+    }
+}
+
 impl ValueInfoProto {
     /// A tensor value info with a fixed shape.
     pub fn tensor(name: &str, elem_type: i32, shape: &[i64]) -> Self {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use prost::Message;
 use tessera_tflite::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    ValueInfoProto, attribute_type, data_type,
+    ValueInfoProto, data_type,
 };
 
 /// Window samples with their context.
@@ -149,7 +149,7 @@ fn build(network: &Network<'_>) -> Result<GraphProto, String> {
         "Pad",
         &["windows", "pads"],
         "padded",
-        vec![string("mode", "reflect")],
+        vec![AttributeProto::string("mode", "reflect")],
     );
     graph.node("Unsqueeze", &["padded", "axis1"], "signal", vec![]);
     graph.copy("basis", network.tensors[BASIS_NAME])?;
@@ -160,14 +160,7 @@ fn build(network: &Network<'_>) -> Result<GraphProto, String> {
         conv_attributes(network.convs[BASIS_NAME]),
     );
     let half = BASIS[0] / 2;
-    graph.int64s("halves", &[half, half]);
-    graph.nodes.push(NodeProto {
-        op_type: "Split".into(),
-        input: vec!["spectrum".into(), "halves".into()],
-        output: vec!["real".into(), "imaginary".into()],
-        attribute: vec![int("axis", 1)],
-        ..NodeProto::default()
-    });
+    graph.split("spectrum", [half, half], ["real", "imaginary"], 1);
     graph.node("Mul", &["real", "real"], "real2", vec![]);
     graph.node("Mul", &["imaginary", "imaginary"], "imaginary2", vec![]);
     graph.node("Add", &["real2", "imaginary2"], "power", vec![]);
@@ -195,16 +188,9 @@ fn build(network: &Network<'_>) -> Result<GraphProto, String> {
         "Transpose",
         &[&last],
         "sequence",
-        vec![ints("perm", &[0, 2, 1])],
+        vec![AttributeProto::ints("perm", &[0, 2, 1])],
     );
-    graph.int64s("ones", &[1, 1]);
-    graph.nodes.push(NodeProto {
-        op_type: "Split".into(),
-        input: vec!["state".into(), "ones".into()],
-        output: vec!["h0".into(), "c0".into()],
-        attribute: vec![int("axis", 0)],
-        ..NodeProto::default()
-    });
+    graph.split("state", [1, 1], ["h0", "c0"], 0);
     // PyTorch orders the gates input, forget, cell, output; ONNX input, output, forget, cell.
     let [w_ih, w_hh, b_ih, b_hh] = LSTM.map(|name| network.tensors[name]);
     let input_weights = onnx_gates(&floats(w_ih)?, HIDDEN as usize)?;
@@ -225,10 +211,15 @@ fn build(network: &Network<'_>) -> Result<GraphProto, String> {
             .map(String::from)
             .to_vec(),
         output: ["hidden", "h", "c"].map(String::from).to_vec(),
-        attribute: vec![int("hidden_size", HIDDEN)],
+        attribute: vec![AttributeProto::int("hidden_size", HIDDEN)],
         ..NodeProto::default()
     });
-    graph.node("Concat", &["h", "c"], "stateN", vec![int("axis", 0)]);
+    graph.node(
+        "Concat",
+        &["h", "c"],
+        "stateN",
+        vec![AttributeProto::int("axis", 0)],
+    );
     // The head on every step: ReLU, a 1 x 1 convolution to one logit (a matrix product here),
     // sigmoid.
     graph.int64s("rows", &[-1, HIDDEN]);
@@ -269,6 +260,19 @@ impl Builder {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: vec![output.into()],
             attribute,
+            ..NodeProto::default()
+        });
+    }
+
+    /// `input` cut in two along `axis`, `sizes` long.
+    fn split(&mut self, input: &str, sizes: [i64; 2], outputs: [&str; 2], axis: i64) {
+        let sizes_name = format!("{input}.split");
+        self.int64s(&sizes_name, &sizes);
+        self.nodes.push(NodeProto {
+            op_type: "Split".into(),
+            input: vec![input.into(), sizes_name],
+            output: outputs.map(String::from).to_vec(),
+            attribute: vec![AttributeProto::int("axis", axis)],
             ..NodeProto::default()
         });
     }
@@ -355,33 +359,6 @@ fn conv_attributes(node: &NodeProto) -> Vec<AttributeProto> {
         })
         .cloned()
         .collect()
-}
-
-fn int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::INT,
-        i,
-        ..AttributeProto::default()
-    }
-}
-
-fn ints(name: &str, values: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::INTS,
-        ints: values.to_vec(),
-        ..AttributeProto::default()
-    }
-}
-
-fn string(name: &str, value: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::STRING,
-        s: value.as_bytes().to_vec(),
-        ..AttributeProto::default()
-    }
 }
 
 /// A float input or output; `None` dimensions are symbolic.
