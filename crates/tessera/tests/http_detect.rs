@@ -84,7 +84,17 @@ fn faces_are_found_on_the_faces_in_multipart_and_in_json() {
 
 #[test]
 fn many_images_at_once_are_batched_and_answered_as_one_at_a_time() {
-    let server = Server::start(&[]);
+    answers_many_at_once_as_one_at_a_time(&Server::start(&[]));
+}
+
+/// With two copies of the graph sharing the queue, the images are shared out between them and
+/// every answer is still the image's own.
+#[test]
+fn two_replicas_answer_many_images_as_one_at_a_time() {
+    answers_many_at_once_as_one_at_a_time(&Server::start(&["--replicas", "2"]));
+}
+
+fn answers_many_at_once_as_one_at_a_time(server: &Server) {
     let astronaut = read_fixture("astronaut.png");
     let camera = read_fixture("camera.png");
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
