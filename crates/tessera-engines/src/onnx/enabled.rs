@@ -109,20 +109,19 @@ pub(super) fn load(
             .map_err(|e| load_error(e.to_string()))?;
     }
     let device = register_device(&mut builder, config);
-    let session = match (bytes, config.constant_inputs.is_empty()) {
-        (None, true) => builder.commit_from_file(path),
-        (Some(bytes), true) => builder.commit_from_memory(bytes),
-        (bytes, false) => {
-            let read;
-            let bytes = match bytes {
-                Some(bytes) => bytes,
-                None => {
-                    read = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
-                    &read
-                }
+    let session = match bytes {
+        None if config.constant_inputs.is_empty() => builder.commit_from_file(path),
+        _ => {
+            let mut model = match bytes {
+                Some(bytes) => Cow::Borrowed(bytes),
+                None => Cow::Owned(std::fs::read(path).map_err(|e| load_error(e.to_string()))?),
             };
-            let model = super::inline_constant_inputs(bytes, &config.constant_inputs)
-                .map_err(load_error)?;
+            if !config.constant_inputs.is_empty() {
+                model = Cow::Owned(
+                    super::inline_constant_inputs(&model, &config.constant_inputs)
+                        .map_err(load_error)?,
+                );
+            }
             builder.commit_from_memory(&model)
         }
     }
