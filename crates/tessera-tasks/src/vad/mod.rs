@@ -26,7 +26,7 @@ use crate::TaskError;
 use crate::audio;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
-    file_bytes,
+    file_bytes, has_file,
 };
 
 /// Silero VAD on ONNX Runtime.
@@ -36,10 +36,8 @@ pub static FAMILY: Family = Family {
     engine: EngineKind::Onnx,
     batching: Batching::Single,
     recognises: |model| {
-        model.files.iter().any(|file| {
-            file.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.contains("silero") && name.ends_with(".onnx"))
+        has_file(model, |name| {
+            name.contains("silero") && name.ends_with(".onnx")
         })
     },
     load,
@@ -159,7 +157,11 @@ impl SileroVad {
     /// The probability that the next 512-sample window (16 kHz) holds speech. A shorter window
     /// (the end of the audio) is padded with silence.
     pub fn probability(&mut self, window: &[f32]) -> Result<f32, TaskError> {
-        let window = &window[..window.len().min(WINDOW)];
+        // An empty window is judged as a window of silence, not skipped.
+        let window = match window.len() {
+            0 => &[0.0][..],
+            n => &window[..n.min(WINDOW)],
+        };
         self.judge(window)?
             .first()
             .copied()
