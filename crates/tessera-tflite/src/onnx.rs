@@ -253,10 +253,25 @@ impl AttributeProto {
 impl ValueInfoProto {
     /// A tensor value info with a fixed shape.
     pub fn tensor(name: &str, elem_type: i32, shape: &[i64]) -> Self {
-        let dim = shape
-            .iter()
-            .map(|&d| tensor_shape_proto::Dimension {
-                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+        Self::tensor_of(
+            name,
+            elem_type,
+            shape
+                .iter()
+                .map(|&d| tensor_shape_proto::dimension::Value::DimValue(d)),
+        )
+    }
+
+    /// A tensor value info whose dimensions are sizes or symbolic names.
+    pub fn tensor_of(
+        name: &str,
+        elem_type: i32,
+        dims: impl IntoIterator<Item = tensor_shape_proto::dimension::Value>,
+    ) -> Self {
+        let dim = dims
+            .into_iter()
+            .map(|value| tensor_shape_proto::Dimension {
+                value: Some(value),
                 denotation: String::new(),
             })
             .collect();

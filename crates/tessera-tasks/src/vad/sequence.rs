@@ -361,26 +361,17 @@ fn conv_attributes(node: &NodeProto) -> Vec<AttributeProto> {
         .collect()
 }
 
-/// A float input or output; `None` dimensions are symbolic.
+/// A float input or output; `None` dimensions are the symbolic number of windows.
 fn symbolic(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
-    use tessera_tflite::onnx::tensor_shape_proto::{Dimension, dimension};
-    let mut info = ValueInfoProto::tensor(name, data_type::FLOAT, &[]);
-    if let Some(tessera_tflite::onnx::type_proto::Value::TensorType(tensor)) =
-        info.r#type.as_mut().and_then(|t| t.value.as_mut())
-        && let Some(shape) = tensor.shape.as_mut()
-    {
-        shape.dim = dims
-            .iter()
-            .map(|d| Dimension {
-                value: Some(match d {
-                    Some(v) => dimension::Value::DimValue(*v),
-                    None => dimension::Value::DimParam("windows".into()),
-                }),
-                denotation: String::new(),
-            })
-            .collect();
-    }
-    info
+    use tessera_tflite::onnx::tensor_shape_proto::dimension::Value;
+    ValueInfoProto::tensor_of(
+        name,
+        data_type::FLOAT,
+        dims.iter().map(|d| match d {
+            Some(size) => Value::DimValue(*size),
+            None => Value::DimParam("windows".into()),
+        }),
+    )
 }
 
 #[cfg(test)]
