@@ -456,6 +456,24 @@ impl Registry {
     }
 }
 
+/// Whether one of the model's files has a name (its last component) that `matches`: what most
+/// families recognise a model by.
+pub fn has_file(model: &LocalModel, matches: impl Fn(&str) -> bool) -> bool {
+    model.files.iter().any(|file| {
+        file.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(&matches)
+    })
+}
+
+/// Whether one of the model's file paths (its folder included) contains `needle`, in any case.
+pub fn path_mentions(model: &LocalModel, needle: &str) -> bool {
+    model.files.iter().any(|file| {
+        file.to_str()
+            .is_some_and(|path| path.to_ascii_lowercase().contains(needle))
+    })
+}
+
 /// The size of a model's files: a floor for what loading it costs in memory.
 pub fn file_bytes(model: &LocalModel) -> u64 {
     model

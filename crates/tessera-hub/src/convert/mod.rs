@@ -88,14 +88,21 @@ pub(crate) fn is_conversion(dir: &Path) -> bool {
     })
 }
 
-/// Writes `out` whole or not at all: `write` fills a temporary file beside it, which is then
-/// renamed into place.
-pub(crate) fn write_whole_with(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+/// The folder `out` goes in ("." for a bare name), created if it is missing: temporary files
+/// are made there, so the final rename stays within one file system.
+fn made_parent(out: &Path) -> Result<&Path> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+    Ok(parent)
+}
+
+/// Writes `out` whole or not at all: `write` fills a temporary file beside it, which is then
+/// renamed into place.
+pub(crate) fn write_whole_with(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = made_parent(out)?;
     let temp = tempfile::Builder::new()
         .prefix(".tessera-convert-")
         .tempfile_in(parent)
@@ -223,11 +230,7 @@ fn write_folder_atomically(out_dir: &Path, fill: impl FnOnce(&Path) -> Result<()
         }
         .into());
     }
-    let parent = out_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+    let parent = made_parent(out_dir)?;
     let temp = tempfile::Builder::new()
         .prefix(".tessera-convert-")
         .tempdir_in(parent)

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::registry::{
     Batching, Family, Frontend, LoadContext, LoadedModel, Prepared, StepRunner, file_bytes,
+    has_file,
 };
 use crate::vad::{SileroVad, VadOptions};
 use crate::{TaskError, audio, in_range};
@@ -40,13 +41,9 @@ pub static FAMILY: Family = Family {
     engine: EngineKind::Ctranslate2,
     batching: Batching::Continuous,
     recognises: |model| {
-        let has = |name: &str| {
-            model
-                .files
-                .iter()
-                .any(|f| f.file_name().is_some_and(|n| n == name))
-        };
-        has("model.bin") && has("vocabulary.txt") && has("tokenizer.json")
+        ["model.bin", "vocabulary.txt", "tokenizer.json"]
+            .iter()
+            .all(|wanted| has_file(model, |name| name == *wanted))
     },
     load,
     // int8 weights take about half the float16 file; the encoder's activations for a batch of

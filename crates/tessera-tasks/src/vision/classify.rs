@@ -16,7 +16,7 @@ use super::image::decode;
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, abandoned,
-    file_bytes,
+    file_bytes, path_mentions,
 };
 
 /// EfficientNet-Lite on candle.
@@ -25,12 +25,7 @@ pub static FAMILY: Family = Family {
     task: Task::Classify,
     engine: EngineKind::Candle,
     batching: Batching::Pixels,
-    recognises: |model| {
-        model.files.iter().any(|file| {
-            file.to_str()
-                .is_some_and(|path| path.to_ascii_lowercase().contains("efficientnet"))
-        })
-    },
+    recognises: |model| path_mentions(model, "efficientnet"),
     load,
     // The weights (twice while BatchNorm is folded) and the activations of a full batch.
     estimate_bytes: |model| file_bytes(model).saturating_mul(2) + 400_000_000,

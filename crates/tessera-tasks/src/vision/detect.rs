@@ -20,6 +20,7 @@ use super::image::decode;
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, file_bytes,
+    path_mentions,
 };
 
 /// YOLOv8/YOLO11 detection graphs on ONNX Runtime.
@@ -28,12 +29,7 @@ pub static FAMILY: Family = Family {
     task: Task::Detect,
     engine: EngineKind::Onnx,
     batching: Batching::Pixels,
-    recognises: |model| {
-        model.files.iter().any(|file| {
-            file.to_str()
-                .is_some_and(|path| path.to_ascii_lowercase().contains("yolo"))
-        })
-    },
+    recognises: |model| path_mentions(model, "yolo"),
     load,
     // The weights, and the activations of a batch at the default pixel budget.
     estimate_bytes: |model| file_bytes(model).saturating_mul(2) + 300_000_000,

@@ -31,7 +31,7 @@ use super::image::{Picture, decode, letterbox};
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
-    file_bytes,
+    file_bytes, has_file,
 };
 
 /// BlazePose on ONNX Runtime.
@@ -40,13 +40,7 @@ pub static FAMILY: Family = Family {
     task: Task::Pose,
     engine: EngineKind::Onnx,
     batching: Batching::Single,
-    recognises: |model| {
-        model.files.iter().any(|file| {
-            file.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with("pose_landmark"))
-        })
-    },
+    recognises: |model| has_file(model, |name| name.starts_with("pose_landmark")),
     load,
     estimate_bytes: |model| file_bytes(model).saturating_mul(2) + 100_000_000,
 };

@@ -15,7 +15,7 @@ use super::image::{Picture, decode, png, resize};
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
-    file_bytes,
+    file_bytes, path_mentions,
 };
 
 /// IS-Net on ONNX Runtime.
@@ -24,12 +24,7 @@ pub static FAMILY: Family = Family {
     task: Task::Segment,
     engine: EngineKind::Onnx,
     batching: Batching::Single,
-    recognises: |model| {
-        model.files.iter().any(|file| {
-            file.to_str()
-                .is_some_and(|path| path.to_ascii_lowercase().contains("isnet"))
-        })
-    },
+    recognises: |model| path_mentions(model, "isnet"),
     load,
     // The weights, and the activations of a 1024 × 1024 pass (about 700 MB at its peak).
     estimate_bytes: |model| file_bytes(model).saturating_mul(2) + 700_000_000,

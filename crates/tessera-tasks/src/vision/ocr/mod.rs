@@ -36,7 +36,7 @@ use super::image::{Picture, decode};
 use crate::TaskError;
 use crate::registry::{
     Batching, Cancelled, Family, Frontend, LoadContext, LoadedModel, Prepared, Runner, each_job,
-    file_bytes,
+    file_bytes, has_file,
 };
 
 /// PP-OCR (detector, angle classifier, recognizer) on ONNX Runtime.
@@ -46,14 +46,12 @@ pub static FAMILY: Family = Family {
     engine: EngineKind::Onnx,
     batching: Batching::Single,
     recognises: |model| {
-        let names: Vec<String> = model
-            .files
-            .iter()
-            .filter_map(|file| file.file_name()?.to_str().map(str::to_ascii_lowercase))
-            .filter(|name| name.ends_with(".onnx"))
-            .collect();
-        let has = |part: &str| names.iter().any(|name| name.contains(part));
-        has("det") && has("rec")
+        ["det", "rec"].iter().all(|part| {
+            has_file(model, |name| {
+                let name = name.to_ascii_lowercase();
+                name.ends_with(".onnx") && name.contains(part)
+            })
+        })
     },
     load,
     // Three small graphs, and the detector's activations on a page (about 500 MB at its peak).
