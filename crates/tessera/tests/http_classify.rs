@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{Part, Server, assert_error, fixture, read_fixture, tessera_home};
+use common::{Part, Server, assert_error, fixture, python_script, read_fixture, tessera_home};
 use serde_json::{Value, json};
 
 const CLASSIFY: &str = "/v1/vision/classify";
@@ -256,22 +256,15 @@ fn the_network_matches_a_numpy_reference_on_the_same_pixels() {
     let dir = tempfile::tempdir().unwrap();
     for photo in ["chelsea.png", "dog.jpg"] {
         let square = dir.path().join(format!("{photo}.png"));
-        let output = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/python/efficientnet_reference.py"
-            ))
-            .arg(tessera_home().join("models/efficientnet-lite0/model.pth"))
-            .arg(fixture(photo))
-            .arg(&square)
-            .output()
-            .expect("python3");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = python_script(
+            "efficientnet_reference.py",
+            [
+                tessera_home().join("models/efficientnet-lite0/model.pth"),
+                fixture(photo),
+                square.clone(),
+            ],
         );
-        let reference: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let reference: Value = serde_json::from_str(&stdout).expect("JSON");
         let reference: Vec<f64> = reference["probs"]
             .as_array()
             .unwrap()

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{Part, Server, assert_error, fixture, read_fixture, tessera_home};
+use common::{Part, Server, assert_error, fixture, python_script, read_fixture, tessera_home};
 use serde_json::json;
 use tessera_tasks::vision::image::decode;
 
@@ -68,20 +68,13 @@ fn the_astronaut_is_cut_out_as_onnxruntime_cuts_her() {
     // The same graph from Python's onnxruntime with IMG.LY's reference processing.
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference.png");
-    let output = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/isnet_reference.py"
-        ))
-        .arg(tessera_home().join("models/isnet-general-small/model.onnx"))
-        .arg(fixture("astronaut.png"))
-        .arg(&reference)
-        .output()
-        .expect("python3");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    python_script(
+        "isnet_reference.py",
+        [
+            tessera_home().join("models/isnet-general-small/model.onnx"),
+            fixture("astronaut.png"),
+            reference.clone(),
+        ],
     );
     let reference = decode(&std::fs::read(&reference).unwrap(), u64::MAX).unwrap();
     let reference: Vec<u8> = reference.rgb.pixels().map(|p| p.0[0]).collect();

@@ -2,22 +2,13 @@
 
 mod common;
 
-use common::{MODEL, Server};
+use common::{MODEL, Server, python_script};
 
 /// Runs one of the Python scripts beside these tests against `server`; it prints `ok …`.
 fn run_script(name: &str, server: &Server, models: &[&str]) {
-    let script = format!("{}/tests/python/{name}", env!("CARGO_MANIFEST_DIR"));
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&server.base)
-        .args(models)
-        .output()
-        .expect("python3 with `openai` and `jsonschema` (installed by .ci/run)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "openai client failed:\n{stdout}\n{stderr}"
+    let stdout = python_script(
+        name,
+        std::iter::once(server.base.as_str()).chain(models.iter().copied()),
     );
     assert!(stdout.starts_with("ok "), "{stdout}");
 }

@@ -424,19 +424,10 @@ fn the_official_openai_python_client_talks_over_realtime() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let pcm = dir.path().join("question.pcm");
     std::fs::write(&pcm, &question).expect("write the question");
-    let script = format!(
-        "{}/tests/python/openai_realtime.py",
-        env!("CARGO_MANIFEST_DIR")
+    let stdout = common::python_script(
+        "openai_realtime.py",
+        [std::ffi::OsStr::new(&server.base), pcm.as_os_str()],
     );
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&server.base)
-        .arg(&pcm)
-        .output()
-        .expect("python3 with `openai` and `websockets` (installed by .ci/run)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.starts_with("ok "), "{stdout}");
     let answer = stdout.trim_start_matches("ok ");
     assert!(answer.contains("Paris"), "{answer}");

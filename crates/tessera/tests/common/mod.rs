@@ -11,6 +11,27 @@ use serde_json::Value;
 
 pub const MODEL: &str = "all-minilm-l6-v2-int8";
 
+/// Runs `tests/python/<script>` with `args` under python3 (its packages come from .ci/run) and
+/// returns what it printed; a script that fails fails the test with its output.
+pub fn python_script<S: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: impl IntoIterator<Item = S>,
+) -> String {
+    let path = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 for {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// A `tessera serve` child process, killed on drop.
 pub struct Server {
     pub child: Child,
