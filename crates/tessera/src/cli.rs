@@ -232,7 +232,7 @@ pub struct EngineArgs {
     /// Copies of each model that runs in batches (vision, embeddings, VAD, Whisper; not LLMs or
     /// voices), each with its own session and thread, sharing one queue. Under concurrent
     /// requests, N sessions of cores/N threads each get more through than one session on all
-    /// the cores (detection: about 1.25x with 2 on 2 cores), at the cost of each request's
+    /// the cores (detection: 1.1-1.2x with 2 on 2 cores), at the cost of each request's
     /// latency and N times the memory.
     #[arg(long, env = "TESSERA_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub replicas: u16,
