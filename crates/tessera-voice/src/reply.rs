@@ -81,7 +81,7 @@ async fn write(
         .run::<Generate>(&job.llm, request)
         .await
         .map_err(|e| format!("the LLM could not start: {e}"))?;
-    let mut chunker = ClauseChunker::new(ClauseOptions::default());
+    let mut chunker = ClauseChunker::new(ClauseOptions::voice_reply());
     let mut text = String::new();
     let send_clause = |clause: String| {
         // The voice's side may have failed already; its error is the one reported.

@@ -284,6 +284,8 @@ enum Internal {
         end: usize,
         text: Result<String, String>,
     },
+    /// A prefill started by [`VoiceSession::prefill_while_speaking`] ended.
+    Prefilled,
 }
 
 /// The utterance being spoken, while partial transcripts are made of it.
@@ -325,6 +327,8 @@ pub struct VoiceSession {
     playing: Option<(ItemId, Instant, u32)>,
     /// A turn that ended where its guess began, waiting for the guessed transcript.
     awaiting: Option<(ItemId, usize, f64, TurnClock)>,
+    /// A prefill of the reply's prompt runs (see [`VoiceSession::prefill_while_speaking`]).
+    prefilling: bool,
     internal_in: mpsc::UnboundedSender<Internal>,
     internal_out: mpsc::UnboundedReceiver<Internal>,
     events: mpsc::UnboundedSender<VoiceEvent>,
@@ -359,6 +363,7 @@ impl VoiceSession {
             finishing: false,
             playing: None,
             awaiting: None,
+            prefilling: false,
             internal_in,
             internal_out,
             events,
@@ -513,6 +518,7 @@ impl VoiceSession {
                     item,
                     audio_start_ms: samples_to_ms(start),
                 });
+                self.prefill_while_speaking("");
             }
             Heard::Ended {
                 end,
@@ -678,6 +684,31 @@ impl VoiceSession {
         self.transcribe_then(audio, move |text| Internal::Guess { item, end, text });
     }
 
+    /// While the user speaks, puts the conversation so far and `heard` (the latest partial
+    /// transcript) in the LLM's KV cache, so the reply's prompt is mostly computed when the
+    /// final transcript comes: the history the cache lacks (earlier answers as the template
+    /// writes them) and the words already heard. Skipped while a reply or another prefill runs.
+    fn prefill_while_speaking(&mut self, heard: &str) {
+        let answers = self
+            .settings
+            .turn_detection
+            .is_some_and(|d| d.create_response);
+        if !answers || self.prefilling || self.active.is_some() {
+            return;
+        }
+        self.prefilling = true;
+        let runtime = self.runtime.clone();
+        let llm = self.models.llm.clone();
+        let messages = self.conversation(None, Some(heard));
+        let internal = self.internal_in.clone();
+        tokio::spawn(async move {
+            if let Err(error) = prefill(&runtime, &llm, messages).await {
+                tracing::debug!(%error, "prefilling the reply's prompt failed");
+            }
+            let _ = internal.send(Internal::Prefilled);
+        });
+    }
+
     fn maybe_partial(&mut self) {
         let Some(every) = self.settings.partial_every else {
             return;
@@ -715,6 +746,10 @@ impl VoiceSession {
                     }
                 };
                 let (committed, _) = speaking.agreement.update(&text);
+                self.prefill_while_speaking(&text);
+                let Some(speaking) = self.speaking.as_mut().filter(|s| s.item == item) else {
+                    return;
+                };
                 if let Some(delta) = new_words(&speaking.sent, &committed) {
                     speaking.sent = committed;
                     self.emit(VoiceEvent::InputTranscriptDelta { item, delta });
@@ -754,6 +789,7 @@ impl VoiceSession {
                     }
                 }
             }
+            Internal::Prefilled => self.prefilling = false,
             Internal::Reply { response, event } => match self.active.as_mut() {
                 Some(active) if active.id == response => match &mut active.held {
                     Some((_, held)) => held.push(event),
@@ -1268,20 +1304,11 @@ async fn warm(
     settings: &VoiceSettings,
 ) -> Result<(), VoiceError> {
     let started = Instant::now();
-    let request = GenerateRequest {
-        prompt: Some(Prompt::Chat {
-            messages: vec![
-                ChatMessage::system(settings.instructions.clone()),
-                ChatMessage::user("Hello."),
-            ],
-            tools: Vec::new(),
-            tool_choice: Default::default(),
-        }),
-        max_tokens: Some(1),
-        ..GenerateRequest::default()
-    };
-    let mut generation = runtime.run::<Generate>(&models.llm, request).await?;
-    while generation.events.recv().await.is_some() {}
+    let messages = vec![
+        ChatMessage::system(settings.instructions.clone()),
+        ChatMessage::user("Hello."),
+    ];
+    prefill(runtime, &models.llm, messages).await?;
     let speech = SpeechRequest {
         text: "Hello.".into(),
         speaker: settings.voice.clone(),
@@ -1307,6 +1334,27 @@ async fn warm(
         ms = started.elapsed().as_millis() as u64,
         "voice models loaded and warm"
     );
+    Ok(())
+}
+
+/// Runs `messages` through the LLM for one token, so their prompt sits in its KV cache: a later
+/// prompt that begins the same way computes only what follows.
+async fn prefill(
+    runtime: &Runtime,
+    llm: &str,
+    messages: Vec<ChatMessage>,
+) -> Result<(), RuntimeError> {
+    let request = GenerateRequest {
+        prompt: Some(Prompt::Chat {
+            messages,
+            tools: Vec::new(),
+            tool_choice: Default::default(),
+        }),
+        max_tokens: Some(1),
+        ..GenerateRequest::default()
+    };
+    let mut generation = runtime.run::<Generate>(llm, request).await?;
+    while generation.events.recv().await.is_some() {}
     Ok(())
 }
 

@@ -21,17 +21,34 @@ pub struct ClauseOptions {
     pub first_min_words: usize,
     /// Words a later clause needs before a comma, semicolon, colon or dash may end it.
     pub min_words: usize,
+    /// Words after which the first clause of a text is cut between two words when no boundary
+    /// came first: the voice starts on them instead of waiting for the sentence to end (the
+    /// voice cuts a long first clause there too, so the audio is the same, only sooner).
+    pub first_max_words: usize,
     /// Words after which text with no boundary is cut between two words anyway (outside code).
     pub max_words: usize,
 }
 
 impl Default for ClauseOptions {
-    /// 2, 6 and 30 words.
+    /// 2, 6, 30 and 30 words: the first clause is cut like the others. The voice loop cuts it
+    /// after 3 (see [`ClauseOptions::voice_reply`]).
     fn default() -> Self {
         Self {
             first_min_words: 2,
             min_words: 6,
+            first_max_words: 30,
             max_words: 30,
+        }
+    }
+}
+
+impl ClauseOptions {
+    /// For an LLM's spoken reply, where every token waited for delays the first audio: the
+    /// first clause is cut after 3 words (as the voice would cut a first clause of more than 5).
+    pub fn voice_reply() -> Self {
+        Self {
+            first_max_words: 3,
+            ..Self::default()
         }
     }
 }
@@ -47,7 +64,8 @@ impl Default for ClauseOptions {
 ///   clause has [`ClauseOptions::first_min_words`] words (the first clause of the text) or
 ///   [`ClauseOptions::min_words`] (later ones);
 /// - a line break (paragraphs, list items, headings, table rows);
-/// - before the word that would pass [`ClauseOptions::max_words`].
+/// - before the word that would pass [`ClauseOptions::max_words`] (for the first clause of a
+///   text, [`ClauseOptions::first_max_words`] when that is lower).
 ///
 /// None of these apply inside inline code or the text of a link on the same line, and nothing
 /// at all cuts a fenced code block: it goes out whole, from its opening fence to the line
@@ -234,7 +252,12 @@ impl ClauseChunker {
             return true;
         }
         if self.scan.word_start.is_none() {
-            if self.scan.words >= self.options.max_words.max(1) {
+            let max_words = if self.scan.emitted {
+                self.options.max_words
+            } else {
+                self.options.first_max_words.min(self.options.max_words)
+            };
+            if self.scan.words >= max_words.max(1) {
                 self.cut(self.scan.pos, out);
             }
             self.scan.word_start = Some(self.scan.pos);
@@ -470,6 +493,7 @@ mod tests {
         let options = ClauseOptions {
             first_min_words: 1,
             min_words: 1,
+            first_max_words: 30,
             max_words: 30,
         };
         assert_eq!(
@@ -520,6 +544,7 @@ mod tests {
         let options = ClauseOptions {
             first_min_words: 2,
             min_words: 6,
+            first_max_words: 30,
             max_words: 5,
         };
         let text = "one two three four five six seven eight nine ten eleven";
@@ -537,6 +562,26 @@ mod tests {
         let clauses = check_invariant(&long);
         assert_eq!(clauses.len(), 3);
         assert_eq!(clauses[0].split_whitespace().count(), 30);
+    }
+
+    #[test]
+    fn a_voice_reply_starts_on_its_first_three_words() {
+        let text = "The capital of France is Paris. It lies on the Seine and has many museums.";
+        for size in [0, 1, 4] {
+            assert_eq!(
+                chunk_with(text, size, ClauseOptions::voice_reply()),
+                [
+                    "The capital of",
+                    "France is Paris.",
+                    "It lies on the Seine and has many museums."
+                ]
+            );
+        }
+        // A first clause that ends sooner is not cut.
+        assert_eq!(
+            chunk_with("Yes, it is. Paris.", 2, ClauseOptions::voice_reply()),
+            ["Yes, it is.", "Paris."]
+        );
     }
 
     #[test]

@@ -179,6 +179,7 @@ mod tests {
             let options = ClauseOptions {
                 first_min_words: next() % 3,
                 min_words: next() % 7,
+                first_max_words: 1 + next() % 8,
                 max_words: 1 + next() % 8,
             };
             let chunk = |size: usize| {
