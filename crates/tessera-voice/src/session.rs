@@ -746,14 +746,11 @@ impl VoiceSession {
                     }
                 };
                 let (committed, _) = speaking.agreement.update(&text);
-                self.prefill_while_speaking(&text);
-                let Some(speaking) = self.speaking.as_mut().filter(|s| s.item == item) else {
-                    return;
-                };
                 if let Some(delta) = new_words(&speaking.sent, &committed) {
                     speaking.sent = committed;
                     self.emit(VoiceEvent::InputTranscriptDelta { item, delta });
                 }
+                self.prefill_while_speaking(&text);
             }
             Internal::Final {
                 item,

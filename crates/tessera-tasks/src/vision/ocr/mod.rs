@@ -12,8 +12,9 @@
 //! and its batching of strips by aspect ratio. The detector's input size is PaddleOCR's own
 //! default instead (the long side at most 960, sides multiples of 32): RapidOCR raises the short
 //! side to at least 736, which makes a one-line strip a 2944 × 736 input and costs 80 % of the
-//! time for the same text found (both are options: `det_limit_type`, `det_limit_side_len`). Pictures go to the graphs in blue-green-red order, as OpenCV reads
-//! them and as the models were trained.
+//! time for the same text found (both are options: `det_limit_type`, `det_limit_side_len`).
+//! Pictures go to the graphs in blue-green-red order, as OpenCV reads them and as the models
+//! were trained.
 //!
 //! The picture is decoded and resized for the detector off the worker thread; the box finding and
 //! cropping between the graphs run on it, since they need the detector's answer.
