@@ -629,15 +629,18 @@ impl VoiceSession {
         }
     }
 
+    /// Whether a turn that server VAD ends is answered (`create_response`).
+    fn answers_turns(&self) -> bool {
+        self.settings
+            .turn_detection
+            .is_some_and(|d| d.create_response)
+    }
+
     /// Starts the reply on a guessed transcript while the silence that may end the turn goes
     /// on (when the turn will be answered and nothing else is under way); its events are held
     /// until the turn ends where the guess began.
     fn reply_to_guess(&mut self, item: ItemId, end: usize, text: String) {
-        let answers = self
-            .settings
-            .turn_detection
-            .is_some_and(|d| d.create_response);
-        if !answers
+        if !self.answers_turns()
             || self.active.is_some()
             || self.transcribing > 0
             || self.awaiting.is_some()
@@ -689,11 +692,7 @@ impl VoiceSession {
     /// final transcript comes: the history the cache lacks (earlier answers as the template
     /// writes them) and the words already heard. Skipped while a reply or another prefill runs.
     fn prefill_while_speaking(&mut self, heard: &str) {
-        let answers = self
-            .settings
-            .turn_detection
-            .is_some_and(|d| d.create_response);
-        if !answers || self.prefilling || self.active.is_some() {
+        if !self.answers_turns() || self.prefilling || self.active.is_some() {
             return;
         }
         self.prefilling = true;

@@ -22,8 +22,7 @@ pub struct ClauseOptions {
     /// Words a later clause needs before a comma, semicolon, colon or dash may end it.
     pub min_words: usize,
     /// Words after which the first clause of a text is cut between two words when no boundary
-    /// came first: the voice starts on them instead of waiting for the sentence to end (the
-    /// voice cuts a long first clause there too, so the audio is the same, only sooner).
+    /// came first: the voice starts on them instead of waiting for the sentence to end.
     pub first_max_words: usize,
     /// Words after which text with no boundary is cut between two words anyway (outside code).
     pub max_words: usize,
@@ -44,7 +43,9 @@ impl Default for ClauseOptions {
 
 impl ClauseOptions {
     /// For an LLM's spoken reply, where every token waited for delays the first audio: the
-    /// first clause is cut after 3 words (as the voice would cut a first clause of more than 5).
+    /// first clause is cut after 3 words. Piper cuts a first clause of more than 5 words there
+    /// too, so for those the audio is the same, only sooner; one of 4 or 5 words is now spoken
+    /// in two pieces where Piper would have kept it whole.
     pub fn voice_reply() -> Self {
         Self {
             first_max_words: 3,
