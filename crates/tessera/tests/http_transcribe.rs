@@ -79,6 +79,72 @@ fn librivox_clips_are_transcribed_within_15_percent_word_error_rate() {
     }
 }
 
+/// `short_window` (what the voice loop asks for) encodes only the audio and 2 s after it, with
+/// the encoding of silence for the rest of the window: the LibriVox clips and short spoken
+/// commands keep their words, on both models.
+#[test]
+fn a_short_window_keeps_the_words_of_a_whole_one() {
+    use tessera_engines::Device;
+    use tessera_tasks::transcribe::load_whisper;
+
+    // The engine can read its encoder's output back here, so the short path really runs (the
+    // task falls back to whole windows where it cannot).
+    let home = common::tessera_home().join("models");
+    let whisper = load_whisper(&home.join("whisper-tiny.en"), Device::Cpu, 0).expect("load");
+    let frames = 400;
+    let mut mel = vec![-1.5; whisper.model().n_mels() * frames];
+    let encoded = whisper
+        .model()
+        .encode_short(&mut mel, 1, frames)
+        .expect("encode")
+        .expect("a short encoding on this platform");
+    assert_eq!(encoded.batch(), 1);
+
+    let server = Server::start(&["--preload", ""]);
+    let commands = [
+        "What is the capital of France?",
+        "Set a timer for ten minutes.",
+        "Turn the volume down a little.",
+        "Who wrote the novel Pride and Prejudice?",
+    ];
+    let mut cases: Vec<(Vec<u8>, String)> = librivox()
+        .into_iter()
+        .map(|(path, reference)| (std::fs::read(path).expect("read a clip"), reference))
+        .collect();
+    for command in commands {
+        let audio = ureq::post(&server.url("/v1/audio/speech"))
+            .send_json(serde_json::json!({"model": "piper-en-us-joe-medium", "input": command}))
+            .expect("speech")
+            .body_mut()
+            .read_to_vec()
+            .expect("audio bytes");
+        cases.push((audio, command.to_string()));
+    }
+    for model in ["whisper-tiny.en", "whisper-base"] {
+        let (mut errors, mut words, mut changed) = (0, 0, 0);
+        for (audio, reference) in &cases {
+            let short = text_of(&transcribe(
+                &server,
+                audio,
+                &[("model", model), ("short_window", "true")],
+            ));
+            let whole = text_of(&transcribe(&server, audio, &[("model", model)]));
+            let (e, n) = word_errors(&short, reference);
+            eprintln!("{model}: `{short}` (whole window: `{whole}`), {e}/{n}");
+            errors += e;
+            words += n;
+            changed += word_errors(&short, &whole).0;
+        }
+        let rate = errors as f64 / words as f64;
+        assert!(rate <= 0.15, "{model}: word error rate {rate:.3}");
+        let drift = changed as f64 / words as f64;
+        assert!(
+            drift <= 0.05,
+            "{model}: {changed} of {words} words differ from the whole window's"
+        );
+    }
+}
+
 /// Parses cues of SubRip or WebVTT: (start, end, text) in seconds.
 fn cues(text: &str, separator: char) -> Vec<(f64, f64, String)> {
     let seconds = |clock: &str| {

@@ -51,6 +51,14 @@ impl WhisperModel {
     ) -> Result<EncoderOutput, EngineError> {
         match self.never {}
     }
+    pub fn encode_short(
+        &self,
+        _mel: &mut [f32],
+        _batch: usize,
+        _frames: usize,
+    ) -> Result<Option<EncoderOutput>, EngineError> {
+        match self.never {}
+    }
     pub fn generate(
         &self,
         _encoded: &EncoderOutput,

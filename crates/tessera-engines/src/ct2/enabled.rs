@@ -1,6 +1,7 @@
 //! The CTranslate2 half of [`super`]: `ct2rs::sys::Whisper` behind tessera's types.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use ct2rs::sys::{self, ComputeType, Config, StorageView, Whisper, WhisperOptions};
 
@@ -15,6 +16,9 @@ pub struct WhisperModel {
     whisper: Whisper,
     path: PathBuf,
     device: Device,
+    /// The encoder's output for a whole window of silence, `[1500][d_model]`, made on first use
+    /// by [`WhisperModel::encode_short`].
+    silence: OnceLock<Vec<f32>>,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -28,8 +32,16 @@ impl std::fmt::Debug for WhisperModel {
 
 /// The encoder's output for a batch of windows, reused by every later call on them.
 pub struct EncoderOutput {
-    view: StorageView<'static>,
+    states: EncoderStates,
     batch: usize,
+}
+
+enum EncoderStates {
+    /// As CTranslate2 returned it.
+    Engine(StorageView<'static>),
+    /// Assembled in tessera's memory, `[batch, 1500, d_model]`. CTranslate2 takes a view of a
+    /// mutable buffer, hence the lock; it only reads it.
+    Host(Mutex<Vec<f32>>, [usize; 3]),
 }
 
 impl EncoderOutput {
@@ -37,6 +49,43 @@ impl EncoderOutput {
     pub fn batch(&self) -> usize {
         self.batch
     }
+}
+
+/// Frames the encoder makes of a whole window (its convolution halves the 3000 mel frames).
+const ENCODED_FRAMES: usize = 1500;
+/// The log-mel value of digital silence (log10 of the 1e-10 floor, scaled by `(x + 4) / 4`).
+const SILENT_MEL: f32 = -1.5;
+
+// `const float* ctranslate2::StorageView::data<float>() const`, which ct2rs does not bind: the
+// encoder's output is read back to splice it (see `encode_short`). Itanium C++ ABI (Linux, macOS):
+// a const member function takes `this` as its first argument. It throws (and so aborts) only when
+// the view does not hold float32 values, which a CPU encoder's output always does.
+#[cfg(not(target_env = "msvc"))]
+unsafe extern "C" {
+    #[link_name = "_ZNK11ctranslate211StorageView4dataIfEEPKT_v"]
+    fn ct2_storage_view_data_f32(view: *const std::ffi::c_void) -> *const f32;
+}
+
+/// The `len` float32 values of a CPU view that CTranslate2 returned.
+#[cfg(not(target_env = "msvc"))]
+fn host_values(view: &StorageView<'static>, len: usize) -> Option<Vec<f32>> {
+    if view.device() != sys::Device::CPU || usize::try_from(view.size()).ok()? != len {
+        return None;
+    }
+    // The C++ object itself: ct2rs's view dereferences to it.
+    let this: *const std::ffi::c_void = std::ptr::from_ref(&**view).cast();
+    // SAFETY: `this` is a live CTranslate2 StorageView on the CPU that holds `len` values
+    // (checked above); `data<float>()` only returns its buffer, which is copied before `view`
+    // can drop.
+    unsafe {
+        let data = ct2_storage_view_data_f32(this);
+        (!data.is_null()).then(|| std::slice::from_raw_parts(data, len).to_vec())
+    }
+}
+
+#[cfg(target_env = "msvc")]
+fn host_values(_view: &StorageView<'static>, _len: usize) -> Option<Vec<f32>> {
+    None
 }
 
 impl WhisperModel {
@@ -82,6 +131,7 @@ impl WhisperModel {
             whisper,
             path: dir.to_path_buf(),
             device,
+            silence: OnceLock::new(),
         })
     }
 
@@ -107,6 +157,25 @@ impl WhisperModel {
         }
     }
 
+    /// Runs `f` on `encoded`'s states as a CTranslate2 view.
+    fn with_states<T, E: std::fmt::Display>(
+        &self,
+        encoded: &EncoderOutput,
+        f: impl FnOnce(&StorageView) -> Result<T, E>,
+    ) -> Result<T, EngineError> {
+        match &encoded.states {
+            EncoderStates::Engine(view) => f(view).map_err(|e| self.run_error(e)),
+            EncoderStates::Host(values, shape) => {
+                let mut values = values
+                    .lock()
+                    .map_err(|_| self.run_error("an earlier call on these states panicked"))?;
+                let view = StorageView::new(shape, &mut values, sys::Device::CPU)
+                    .map_err(|e| self.run_error(e))?;
+                f(&view).map_err(|e| self.run_error(e))
+            }
+        }
+    }
+
     /// Encodes `batch` windows of log-mel features, row-major `[batch, n_mels, frames]`.
     pub fn encode(
         &self,
@@ -128,7 +197,73 @@ impl WhisperModel {
             .whisper
             .encode(&features, false)
             .map_err(|e| self.run_error(e))?;
-        Ok(EncoderOutput { view, batch })
+        Ok(EncoderOutput {
+            states: EncoderStates::Engine(view),
+            batch,
+        })
+    }
+
+    /// Encodes windows whose audio ends early as if they were whole: only the first `frames`
+    /// mel frames of each (`[batch, n_mels, frames]`, the audio and some of its padding) go
+    /// through the encoder, and the encoder's output for a window of silence stands in for the
+    /// rest of the 1500 encoded frames. The encoder's cost grows with its frames, so 3 s of
+    /// audio encode in about a tenth of the time; the decoder still sees a 30-second window
+    /// that goes silent, so it ends the text where the speech ends (given the truncated
+    /// output alone, Whisper repeats itself until its token limit).
+    ///
+    /// `None` when the encoder's output cannot be read back on this platform (MSVC) or
+    /// `frames` is not an even count below a whole window: encode whole windows then.
+    pub fn encode_short(
+        &self,
+        mel: &mut [f32],
+        batch: usize,
+        frames: usize,
+    ) -> Result<Option<EncoderOutput>, EngineError> {
+        if frames == 0 || frames % 2 == 1 || frames >= 2 * ENCODED_FRAMES {
+            return Ok(None);
+        }
+        let Some(silence) = self.silence()? else {
+            return Ok(None);
+        };
+        let d_model = silence.len() / ENCODED_FRAMES;
+        let encoded = self.encode(mel, batch, frames)?;
+        let EncoderStates::Engine(view) = &encoded.states else {
+            return Ok(None);
+        };
+        let kept = frames / 2;
+        let Some(head) = host_values(view, batch * kept * d_model) else {
+            return Ok(None);
+        };
+        let mut states = Vec::with_capacity(batch * ENCODED_FRAMES * d_model);
+        for window in head.chunks_exact(kept * d_model) {
+            states.extend_from_slice(window);
+            states.extend_from_slice(&silence[kept * d_model..]);
+        }
+        Ok(Some(EncoderOutput {
+            states: EncoderStates::Host(Mutex::new(states), [batch, ENCODED_FRAMES, d_model]),
+            batch,
+        }))
+    }
+
+    /// The encoder's output for a window of silence (made once), or `None` when it cannot be
+    /// read back.
+    fn silence(&self) -> Result<Option<&[f32]>, EngineError> {
+        if let Some(silence) = self.silence.get() {
+            return Ok(Some(silence));
+        }
+        let mut mel = vec![SILENT_MEL; self.n_mels() * 2 * ENCODED_FRAMES];
+        let encoded = self.encode(&mut mel, 1, 2 * ENCODED_FRAMES)?;
+        let EncoderStates::Engine(view) = &encoded.states else {
+            return Ok(None);
+        };
+        let len = usize::try_from(view.size()).unwrap_or(0);
+        if len == 0 || len % ENCODED_FRAMES != 0 {
+            return Ok(None);
+        }
+        let Some(values) = host_values(view, len) else {
+            return Ok(None);
+        };
+        Ok(Some(self.silence.get_or_init(|| values)))
     }
 
     /// Decodes every window of `encoded`, each after its prompt (token strings).
@@ -162,10 +297,9 @@ impl WhisperModel {
             // -1: the model's own list of suppressed tokens.
             suppress_tokens: vec![-1],
         };
-        let results = self
-            .whisper
-            .generate(&encoded.view, prompts, &whisper_options)
-            .map_err(|e| self.run_error(e))?;
+        let results = self.with_states(encoded, |view| {
+            self.whisper.generate(view, prompts, &whisper_options)
+        })?;
         results
             .into_iter()
             .map(|result| {
@@ -190,10 +324,7 @@ impl WhisperModel {
         &self,
         encoded: &EncoderOutput,
     ) -> Result<Vec<Vec<(String, f32)>>, EngineError> {
-        let results = self
-            .whisper
-            .detect_language(&encoded.view)
-            .map_err(|e| self.run_error(e))?;
+        let results = self.with_states(encoded, |view| self.whisper.detect_language(view))?;
         Ok(results
             .into_iter()
             .map(|languages| {
@@ -221,10 +352,9 @@ impl WhisperModel {
             .map(|tokens| tokens.iter().map(|&t| t as usize).collect())
             .collect();
         // 7: the median filter width openai/whisper uses on the attention weights.
-        let results = self
-            .whisper
-            .align(&encoded.view, &start, &text, frames, 7)
-            .map_err(|e| self.run_error(e))?;
+        let results = self.with_states(encoded, |view| {
+            self.whisper.align(view, &start, &text, frames, 7)
+        })?;
         Ok(results
             .into_iter()
             .map(|result| Alignment {

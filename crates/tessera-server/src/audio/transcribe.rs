@@ -225,6 +225,7 @@ async fn handle(
         timestamps: stream || !matches!(format, Format::Json | Format::Text),
         word_timestamps: words_wanted && format == Format::Verbose,
         vad: form.parse("vad", "true")?.unwrap_or(true),
+        short_window: form.parse("short_window", "false")?.unwrap_or(false),
     };
     let model = form.text("model").unwrap_or(DEFAULT_MODEL).to_string();
     let transcription = state

@@ -22,6 +22,9 @@ const BEST_OF: usize = 5;
 const PROMPT_TOKENS: usize = 223;
 /// A remainder of a chunk shorter than this is not decoded again (samples: 0.2 s).
 const MIN_REMAINDER: usize = 3200;
+/// Mel frames of padding the encoder reads after a short window's audio (2 s) before the
+/// encoding of silence takes over (see [`DecodeSettings::short_window`]).
+const SHORT_WINDOW_PADDING: usize = 200;
 
 /// Transcribe in the spoken language, or translate into English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -71,6 +74,14 @@ pub struct DecodeSettings {
     pub timestamps: bool,
     /// Time each word too.
     pub word_timestamps: bool,
+    /// Encode a window whose audio ends before 28 s only up to 2 s after its audio, with the
+    /// encoder's output for a silent window standing in for the rest of the 30 s, instead of
+    /// running the encoder over the whole window as Whisper was trained. 3–4 times faster on
+    /// audio of a few seconds, with the same words on the LibriVox clips and on short spoken
+    /// commands, but not always the same on the edges (a clipped first word, a translation
+    /// that falls back to sampling), so it is for the voice loop, where the encoder's 30 s
+    /// were most of the transcript's latency (docs/benchmarks.md). Off by default.
+    pub short_window: bool,
 }
 
 impl Default for DecodeSettings {
@@ -83,6 +94,7 @@ impl Default for DecodeSettings {
             beam_size: 1,
             timestamps: true,
             word_timestamps: false,
+            short_window: false,
         }
     }
 }
@@ -249,13 +261,33 @@ impl Whisper {
         self.model.is_multilingual()
     }
 
-    /// Log-mel features of `windows` of `audio`, one after another, and their encoding.
-    fn encode(&self, audio: &[f32], windows: &[Window]) -> Result<EncoderOutput, TaskError> {
-        let size = self.mel.n_mels() * WINDOW_FRAMES;
+    /// Log-mel features of `windows` of `audio`, one after another, and their encoding; with
+    /// `short_window`, of their audio and 2 s more only, when every window's audio is short.
+    fn encode(
+        &self,
+        audio: &[f32],
+        windows: &[Window],
+        short_window: bool,
+    ) -> Result<EncoderOutput, TaskError> {
+        let n_mels = self.mel.n_mels();
+        let size = n_mels * WINDOW_FRAMES;
         let mut features = vec![0.0; size * windows.len()];
         for (window, out) in windows.iter().zip(features.chunks_mut(size)) {
             self.mel
                 .window_into(&audio[window.start..window.end], out)?;
+        }
+        let longest = windows.iter().map(|w| w.end - w.start).max().unwrap_or(0);
+        // Even: the encoder's convolution halves the frames.
+        let frames = (longest.div_ceil(HOP) + SHORT_WINDOW_PADDING).next_multiple_of(2);
+        if short_window && frames < WINDOW_FRAMES {
+            let mut short: Vec<f32> = features
+                .chunks_exact(WINDOW_FRAMES)
+                .flat_map(|row| &row[..frames])
+                .copied()
+                .collect();
+            if let Some(encoded) = self.model.encode_short(&mut short, windows.len(), frames)? {
+                return Ok(encoded);
+            }
         }
         Ok(self
             .model
@@ -345,7 +377,7 @@ impl Whisper {
             return Ok(Vec::new());
         }
         let started = std::time::Instant::now();
-        let encoded = self.encode(audio, windows)?;
+        let encoded = self.encode(audio, windows, settings.short_window)?;
         let encoded_at = started.elapsed();
         let language = match language {
             Some(language) => *language,
@@ -396,7 +428,7 @@ impl Whisper {
         prompt: &[String],
         first: Attempt,
     ) -> Result<Attempt, TaskError> {
-        let encoded = self.encode(audio, &[window])?;
+        let encoded = self.encode(audio, &[window], settings.short_window)?;
         let mut best = first;
         for &temperature in &settings.temperatures[1..] {
             let decoded = self

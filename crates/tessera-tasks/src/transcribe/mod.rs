@@ -81,6 +81,9 @@ pub struct TranscribeRequest {
     pub word_timestamps: bool,
     /// Skip what Silero VAD hears as silence (when the VAD model is available).
     pub vad: bool,
+    /// Encode short audio only up to 2 s after it, with the encoding of silence for the rest
+    /// of the window ([`DecodeSettings::short_window`]): faster, nearly the same words.
+    pub short_window: bool,
 }
 
 impl Default for TranscribeRequest {
@@ -95,6 +98,7 @@ impl Default for TranscribeRequest {
             timestamps: true,
             word_timestamps: false,
             vad: true,
+            short_window: false,
         }
     }
 }
@@ -351,6 +355,7 @@ impl TranscribeFrontend {
             beam_size: request.beam_size,
             timestamps: request.timestamps,
             word_timestamps: request.word_timestamps,
+            short_window: request.short_window,
         })
     }
 

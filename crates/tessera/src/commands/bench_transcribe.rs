@@ -31,6 +31,7 @@ pub fn run(args: BenchTranscribeArgs) -> anyhow::Result<()> {
         beam_size: args.beam_size,
         // The text is what is compared; segments' times are not.
         timestamps: false,
+        short_window: args.short_window,
         ..TranscribeRequest::default()
     };
     let transcribe = |audio: Vec<u8>| {

@@ -34,6 +34,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
             timestamps: args.format != TranscriptFormat::Text,
             word_timestamps: args.word_timestamps,
             vad: !args.no_vad,
+            short_window: args.short_window,
         };
         let transcript = super::block_on(async {
             runtime
