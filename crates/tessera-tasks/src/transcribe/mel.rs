@@ -98,7 +98,17 @@ impl MelExtractor {
         let mut scratch = self.fft.make_scratch_vec();
         let mut power = vec![0.0f32; spectrum.len()];
         let mut max = f32::NEG_INFINITY;
-        for frame in 0..WINDOW_FRAMES {
+        // Frames that read only the zero padding after short audio have no energy: their value
+        // is the floor, without an FFT (most of a short clip's window).
+        let silent_from = (audio.len() + pad).div_ceil(HOP).min(WINDOW_FRAMES);
+        let floor = 1e-10f32.log10();
+        for bin in 0..n_mels {
+            out[bin * WINDOW_FRAMES + silent_from..(bin + 1) * WINDOW_FRAMES].fill(floor);
+        }
+        if silent_from < WINDOW_FRAMES {
+            max = floor;
+        }
+        for frame in 0..silent_from {
             let samples = &padded[frame * HOP..frame * HOP + N_FFT];
             for ((x, &s), &w) in input.iter_mut().zip(samples).zip(&self.hann) {
                 *x = s * w;
@@ -202,6 +212,22 @@ mod tests {
         assert!(
             (max - silent - 2.0).abs() < 1e-4,
             "max {max} silent {silent}"
+        );
+    }
+
+    #[test]
+    fn the_padding_after_short_audio_is_what_explicit_zeros_give() {
+        let mel = MelExtractor::new(80);
+        let tone: Vec<f32> = (0..40_000)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 16_000.0).sin() * 0.3)
+            .collect();
+        // A whole 30 s of samples runs every frame through the FFT; the short audio skips the
+        // frames past its end.
+        let mut zeros = tone.clone();
+        zeros.resize(WINDOW_SAMPLES, 0.0);
+        assert_eq!(
+            mel.window(&tone).expect("short"),
+            mel.window(&zeros).expect("whole")
         );
     }
 
