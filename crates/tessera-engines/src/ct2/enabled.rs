@@ -183,6 +183,19 @@ impl WhisperModel {
         batch: usize,
         frames: usize,
     ) -> Result<EncoderOutput, EngineError> {
+        Ok(EncoderOutput {
+            states: EncoderStates::Engine(self.encoder_view(mel, batch, frames)?),
+            batch,
+        })
+    }
+
+    /// The encoder's output as CTranslate2 returns it.
+    fn encoder_view(
+        &self,
+        mel: &mut [f32],
+        batch: usize,
+        frames: usize,
+    ) -> Result<StorageView<'static>, EngineError> {
         let shape = [batch, self.n_mels(), frames];
         if mel.len() != shape.iter().product::<usize>() {
             return Err(EngineError::Input {
@@ -193,14 +206,9 @@ impl WhisperModel {
         }
         let features =
             StorageView::new(&shape, mel, sys::Device::CPU).map_err(|e| self.run_error(e))?;
-        let view = self
-            .whisper
+        self.whisper
             .encode(&features, false)
-            .map_err(|e| self.run_error(e))?;
-        Ok(EncoderOutput {
-            states: EncoderStates::Engine(view),
-            batch,
-        })
+            .map_err(|e| self.run_error(e))
     }
 
     /// Encodes windows whose audio ends early as if they were whole: only the first `frames`
@@ -226,12 +234,9 @@ impl WhisperModel {
             return Ok(None);
         };
         let d_model = silence.len() / ENCODED_FRAMES;
-        let encoded = self.encode(mel, batch, frames)?;
-        let EncoderStates::Engine(view) = &encoded.states else {
-            return Ok(None);
-        };
+        let view = self.encoder_view(mel, batch, frames)?;
         let kept = frames / 2;
-        let Some(head) = host_values(view, batch * kept * d_model) else {
+        let Some(head) = host_values(&view, batch * kept * d_model) else {
             return Ok(None);
         };
         let mut states = Vec::with_capacity(batch * ENCODED_FRAMES * d_model);
@@ -252,15 +257,12 @@ impl WhisperModel {
             return Ok(Some(silence));
         }
         let mut mel = vec![SILENT_MEL; self.n_mels() * 2 * ENCODED_FRAMES];
-        let encoded = self.encode(&mut mel, 1, 2 * ENCODED_FRAMES)?;
-        let EncoderStates::Engine(view) = &encoded.states else {
-            return Ok(None);
-        };
+        let view = self.encoder_view(&mut mel, 1, 2 * ENCODED_FRAMES)?;
         let len = usize::try_from(view.size()).unwrap_or(0);
         if len == 0 || len % ENCODED_FRAMES != 0 {
             return Ok(None);
         }
-        let Some(values) = host_values(view, len) else {
+        let Some(values) = host_values(&view, len) else {
             return Ok(None);
         };
         Ok(Some(self.silence.get_or_init(|| values)))
