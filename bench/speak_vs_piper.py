@@ -7,6 +7,9 @@ warm-up round. The peer is piper-tts from PyPI in the bench venv
 (python3 -m venv ~/.cache/tessera-bench/venv && pip install piper-tts), which bundles its own
 espeak-ng; its first audio is its first `AudioChunk` (one sentence).
 
+The two take turns (`--repeats`, each turn `--rounds` rounds per text): this VM's slow spells
+last seconds to minutes, and one side measured wholly before the other can land in one.
+
     python3 bench/speak_vs_piper.py --tessera target/release/tessera
 """
 
@@ -53,10 +56,20 @@ def peer(model_dir, rounds):
     return results
 
 
+def combine(turns):
+    """Per text, the median over turns of each turn's figures."""
+    combined = []
+    for rows in zip(*turns):
+        combined.append({key: statistics.median(row[key] for row in rows) if key != "text" else rows[0][key]
+                         for key in rows[0]})
+    return combined
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tessera", default="target/release/tessera")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per text in one turn")
+    parser.add_argument("--repeats", type=int, default=3, help="turns each, taken alternately")
     parser.add_argument("--python", default=os.path.expanduser("~/.cache/tessera-bench/venv/bin/python"),
                         help="a Python with piper-tts for the peer")
     parser.add_argument("--peer-only", action="store_true", help=argparse.SUPPRESS)
@@ -66,11 +79,17 @@ def main():
     if args.peer_only:
         print(json.dumps(peer(model_dir, args.rounds)))
         return
-    out = subprocess.check_output([args.tessera, "bench", "speak", "--rounds", str(args.rounds), "--json"], text=True)
-    ours = [json.loads(line) for line in out.splitlines() if line.strip()]
-    theirs = json.loads(subprocess.check_output(
-        [args.python, __file__, "--rounds", str(args.rounds), "--peer-only"]))
-    print(f"piper-en-us-joe-medium, median of {args.rounds} rounds")
+    # The two take turns, `--repeats` times, so that a slow spell of a shared machine falls on
+    # both; each figure is the median over every turn of each turn's median.
+    turns_ours, turns_theirs = [], []
+    for _ in range(args.repeats):
+        out = subprocess.check_output([args.tessera, "bench", "speak", "--rounds", str(args.rounds), "--json"],
+                                      text=True)
+        turns_ours.append([json.loads(line) for line in out.splitlines() if line.strip()])
+        turns_theirs.append(json.loads(subprocess.check_output(
+            [args.python, __file__, "--rounds", str(args.rounds), "--peer-only"])))
+    ours, theirs = combine(turns_ours), combine(turns_theirs)
+    print(f"piper-en-us-joe-medium, {args.repeats} turns each of {args.rounds} rounds")
     print(f"{'':34}{'tessera':>10}{'piper-tts':>12}{'ratio':>8}")
     for a, b in zip(ours, theirs):
         print(f"{a['text'] + ', first audio (ms)':34}{a['first_audio_ms']:>10.0f}{b['first_audio_ms']:>12.0f}"
