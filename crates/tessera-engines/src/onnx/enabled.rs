@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ort::environment::Environment;
+use ort::environment::{Environment, GlobalThreadPoolOptions};
 #[allow(unused_imports)]
 use ort::ep::{self, ExecutionProvider};
 use ort::session::SessionInputValue;
@@ -60,8 +60,11 @@ fn load_library() -> Result<(PathBuf, Environment), String> {
             path.display()
         )
     })?;
+    // The shared pool serves only sessions that ask for it (`shared_thread_pool`); its threads
+    // sleep until one does.
     let environment = builder
         .with_name("tessera")
+        .with_global_thread_pool(GlobalThreadPoolOptions::default())
         .build()
         .map_err(|e| format!("ONNX Runtime did not start: {e}"))?;
     tracing::info!(library = %path.display(), "loaded ONNX Runtime");
@@ -90,23 +93,29 @@ pub(super) fn load(
             OptimizationLevel::All => GraphOptimizationLevel::All,
         })
         .map_err(|e| load_error(e.to_string()))?;
-    if config.intra_threads > 0 {
+    // ort hands a session the environment's shared pool unless told otherwise.
+    if !config.shared_thread_pool {
         builder = builder
-            .with_intra_threads(config.intra_threads)
+            .with_independent_thread_pool()
             .map_err(|e| load_error(e.to_string()))?;
-    }
-    if config.inter_threads > 0 {
-        builder = builder
-            .with_inter_threads(config.inter_threads)
-            .map_err(|e| load_error(e.to_string()))?;
-        builder = builder
-            .with_parallel_execution(true)
-            .map_err(|e| load_error(e.to_string()))?;
-    }
-    if !config.intra_op_spinning {
-        builder = builder
-            .with_intra_op_spinning(false)
-            .map_err(|e| load_error(e.to_string()))?;
+        if config.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(config.intra_threads)
+                .map_err(|e| load_error(e.to_string()))?;
+        }
+        if config.inter_threads > 0 {
+            builder = builder
+                .with_inter_threads(config.inter_threads)
+                .map_err(|e| load_error(e.to_string()))?;
+            builder = builder
+                .with_parallel_execution(true)
+                .map_err(|e| load_error(e.to_string()))?;
+        }
+        if !config.intra_op_spinning {
+            builder = builder
+                .with_intra_op_spinning(false)
+                .map_err(|e| load_error(e.to_string()))?;
+        }
     }
     let device = register_device(&mut builder, config);
     let session = match bytes {

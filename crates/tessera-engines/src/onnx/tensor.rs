@@ -83,7 +83,8 @@ pub struct TensorInfo {
     /// The element type; [`ElementType::Other`] for values that are not tensors.
     pub element_type: ElementType,
     /// One entry per dimension: `Some(n)` for a fixed size, `None` for a dynamic one (batch,
-    /// sequence length, ...). Empty for a scalar or a value that is not a tensor.
+    /// sequence length, ...). Empty for a scalar, a value that is not a tensor, or a tensor the
+    /// graph declares without a shape (ONNX Runtime reports the last two alike).
     pub shape: Vec<Option<usize>>,
 }
 
@@ -255,12 +256,15 @@ impl<'a> TensorInput<'a> {
                 self.element_type()
             ));
         }
-        let fits = info.shape.len() == self.shape.len()
-            && info
-                .shape
-                .iter()
-                .zip(&self.shape)
-                .all(|(want, &got)| want.is_none_or(|want| want == got));
+        // An empty declaration may be a tensor of any shape (see `TensorInfo::shape`): ONNX
+        // Runtime then judges the input itself.
+        let fits = info.shape.is_empty()
+            || info.shape.len() == self.shape.len()
+                && info
+                    .shape
+                    .iter()
+                    .zip(&self.shape)
+                    .all(|(want, &got)| want.is_none_or(|want| want == got));
         if !fits {
             return Some(format!(
                 "the graph takes shape {}, not {:?}",
@@ -524,6 +528,8 @@ mod tests {
             .mismatch(&info(ElementType::I64, &[None, Some(3)]))
             .unwrap();
         assert!(wrong_dim.contains("[?, 3], not [3, 2]"), "{wrong_dim}");
+        let undeclared = TensorInput::new([2, 3], &ids).mismatch(&info(ElementType::I64, &[]));
+        assert_eq!(undeclared, None);
     }
 
     #[test]

@@ -8,14 +8,14 @@
 pub mod espeak;
 mod text;
 
-pub use text::{Chunk, split};
+pub use text::{Chunk, FirstChunk, split};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tessera_core::{Device, EngineKind, Task};
-use tessera_engines::onnx::{OnnxModel, TensorInput};
+use tessera_core::{EngineKind, Task};
+use tessera_engines::onnx::{OnnxModel, SessionConfig, Tensor, TensorInput, split_graph};
 use tessera_hub::LocalModel;
 use tokio::sync::mpsc;
 use unicode_normalization::UnicodeNormalization;
@@ -41,6 +41,15 @@ pub const MAX_CHARACTERS: usize = 4096;
 
 /// Requests synthesized in turn at once.
 const SLOTS: usize = 8;
+
+/// Where a Piper graph is cut: its HiFi-GAN decoder, which turns the latent (one frame per 256
+/// samples) into audio, is the module `dec` of Piper's export.
+const DECODER_PREFIX: &str = "/dec/";
+/// Latent frames decoded alone at the start of a request (about 0.28 s of audio at 22 kHz).
+const FIRST_FRAMES: usize = 24;
+/// Frames decoded past each edge of a window and thrown away: the decoder reads 12 frames either
+/// side, and 8 keep the seam more than 70 dB under the signal.
+const MARGIN_FRAMES: usize = 8;
 
 /// What a caller asks to hear.
 #[derive(Debug, Clone)]
@@ -174,6 +183,8 @@ impl VoiceConfig {
 /// The speech frontend: the voice's settings.
 pub struct SpeechFrontend {
     config: Arc<VoiceConfig>,
+    /// How the first chunk is cut, which depends on whether it streams.
+    first_chunk: FirstChunk,
 }
 
 impl SpeechFrontend {
@@ -241,7 +252,7 @@ impl Frontend for SpeechFrontend {
             }
         }
         let speaker = self.speaker(request.speaker.as_deref())?;
-        let chunks = split(&request.text);
+        let chunks = split(&request.text, self.first_chunk);
         if chunks.is_empty() {
             return Err(TaskError::InvalidInput(
                 "`input` has nothing speakable (only punctuation or symbols)".into(),
@@ -272,25 +283,57 @@ impl Frontend for SpeechFrontend {
 struct Live {
     job: SpeechJob,
     next: usize,
+    /// The chunk whose first frames were sent, waiting for its other frames.
+    rest: Option<Rest>,
     events: mpsc::UnboundedSender<SpeechEvent>,
+}
+
+/// How the voice's graph runs.
+enum Graph {
+    /// One graph: one call per chunk.
+    Whole(OnnxModel),
+    /// Cut before the decoder ([`split_graph`]): the text side once per chunk, then the decoder,
+    /// over the first frames alone for the first chunk of a request.
+    Split {
+        text: OnnxModel,
+        decoder: OnnxModel,
+        /// The tensor of the latent among those the text side hands the decoder.
+        latent: String,
+    },
+}
+
+/// What the text side made for a chunk whose first frames were decoded alone.
+struct Rest {
+    tensors: Vec<Tensor>,
+    /// The first frame not sent yet.
+    from: usize,
+}
+
+/// One step's synthesis of a chunk: all of it, or its first frames and what the rest needs.
+enum Spoken {
+    Whole(Vec<f32>),
+    Begun(Vec<f32>, Rest),
 }
 
 /// Synthesizes one chunk per step, taking the requests in turn.
 pub struct SpeechRunner {
-    model: OnnxModel,
+    graph: Graph,
     config: Arc<VoiceConfig>,
     sample_rate: u32,
     live: Vec<Live>,
     turn: usize,
 }
 
-impl SpeechRunner {
-    fn synthesize(
+impl Graph {
+    /// Speaks one chunk's `ids`; with `stream` and a cut graph, only its first frames, when the
+    /// chunk has frames enough for that to help.
+    fn speak(
         &mut self,
         ids: &[i64],
         speaker: Option<i64>,
         scales: [f32; 3],
-    ) -> Result<Vec<f32>, TaskError> {
+        stream: bool,
+    ) -> Result<Spoken, TaskError> {
         let lengths = [ids.len() as i64];
         let speaker = [speaker.unwrap_or(0)];
         let mut inputs = vec![
@@ -298,20 +341,116 @@ impl SpeechRunner {
             ("input_lengths", TensorInput::new([1], &lengths[..])),
             ("scales", TensorInput::new([3], &scales[..])),
         ];
-        if self.model.has_input("sid") {
-            inputs.push(("sid", TensorInput::new([1], &speaker[..])));
+        match self {
+            Graph::Whole(model) => {
+                if model.has_input("sid") {
+                    inputs.push(("sid", TensorInput::new([1], &speaker[..])));
+                }
+                let mut outputs = model.run(&inputs)?;
+                let audio = outputs.take("output").or_else(|_| {
+                    let name = outputs.at(0)?.name().to_string();
+                    outputs.take(&name)
+                })?;
+                Ok(Spoken::Whole(clamped(audio)?))
+            }
+            Graph::Split { text, latent, .. } => {
+                if text.has_input("sid") {
+                    inputs.push(("sid", TensorInput::new([1], &speaker[..])));
+                }
+                let tensors: Vec<Tensor> = text.run(&inputs)?.iter().cloned().collect();
+                let frames = latent_frames(&tensors, latent)?;
+                if stream && frames > FIRST_FRAMES + 2 * MARGIN_FRAMES {
+                    let audio = self.decode(&tensors, 0..FIRST_FRAMES)?;
+                    let rest = Rest {
+                        tensors,
+                        from: FIRST_FRAMES,
+                    };
+                    Ok(Spoken::Begun(audio, rest))
+                } else {
+                    Ok(Spoken::Whole(self.decode(&tensors, 0..frames)?))
+                }
+            }
         }
-        let mut outputs = self.model.run(&inputs)?;
-        let audio = outputs.take("output").or_else(|_| {
-            let name = outputs.at(0)?.name().to_string();
-            outputs.take(&name)
-        })?;
-        Ok(audio
-            .into_f32()?
-            .into_iter()
-            .map(|sample| sample.clamp(-1.0, 1.0))
-            .collect())
     }
+
+    /// The frames of a chunk begun by [`speak`](Self::speak) that were not sent.
+    fn finish(&mut self, rest: Rest) -> Result<Vec<f32>, TaskError> {
+        let Graph::Split { latent, .. } = self else {
+            return Err(TaskError::Internal(
+                "a chunk was begun on a graph that is not cut".into(),
+            ));
+        };
+        let frames = latent_frames(&rest.tensors, latent)?;
+        self.decode(&rest.tensors, rest.from..frames)
+    }
+
+    /// The audio of latent `frames`: the decoder runs over them and [`MARGIN_FRAMES`] past each
+    /// inner edge, and the samples of the margins are dropped.
+    fn decode(
+        &mut self,
+        tensors: &[Tensor],
+        frames: std::ops::Range<usize>,
+    ) -> Result<Vec<f32>, TaskError> {
+        let Graph::Split {
+            decoder, latent, ..
+        } = self
+        else {
+            return Err(TaskError::Internal(
+                "only a cut graph decodes frames".into(),
+            ));
+        };
+        let total = latent_frames(tensors, latent)?;
+        let start = frames.start.saturating_sub(MARGIN_FRAMES);
+        let end = (frames.end + MARGIN_FRAMES).min(total);
+        let mut window = Vec::new();
+        let mut inputs = Vec::with_capacity(tensors.len());
+        for tensor in tensors {
+            if tensor.name() == latent.as_str() {
+                let channels = tensor.shape()[1];
+                let values = tensor.f32()?;
+                for channel in values.chunks(total).take(channels) {
+                    window.extend_from_slice(&channel[start..end]);
+                }
+            }
+        }
+        for tensor in tensors {
+            let input = if tensor.name() == latent.as_str() {
+                TensorInput::new([1, tensor.shape()[1], end - start], &window[..])
+            } else {
+                TensorInput::new(tensor.shape(), tensor.f32()?)
+            };
+            inputs.push((tensor.name(), input));
+        }
+        let mut outputs = decoder.run(&inputs)?;
+        let name = outputs.at(0)?.name().to_string();
+        let audio = clamped(outputs.take(&name)?)?;
+        // Samples per latent frame: 256 for Piper's voices, read off the output.
+        let hop = audio.len() / (end - start).max(1);
+        let keep = (frames.start - start) * hop..(frames.end - start) * hop;
+        Ok(audio.get(keep).unwrap_or_default().to_vec())
+    }
+}
+
+/// The latent's length in frames: its last axis (`[1, channels, frames]`).
+fn latent_frames(tensors: &[Tensor], latent: &str) -> Result<usize, TaskError> {
+    match tensors
+        .iter()
+        .find(|t| t.name() == latent)
+        .map(Tensor::shape)
+    {
+        Some(&[1, _, frames]) => Ok(frames),
+        shape => Err(TaskError::Inference(format!(
+            "the voice's text side made a latent `{latent}` of shape {shape:?}, not [1, channels, frames]"
+        ))),
+    }
+}
+
+fn clamped(audio: Tensor) -> Result<Vec<f32>, TaskError> {
+    Ok(audio
+        .into_f32()?
+        .into_iter()
+        .map(|sample| sample.clamp(-1.0, 1.0))
+        .collect())
 }
 
 impl StepRunner for SpeechRunner {
@@ -332,6 +471,7 @@ impl StepRunner for SpeechRunner {
         self.live.push(Live {
             job,
             next: 0,
+            rest: None,
             events: sender,
         });
         Ok(Speech {
@@ -348,29 +488,41 @@ impl StepRunner for SpeechRunner {
             return;
         }
         self.turn = (self.turn + 1) % self.live.len();
-        let live = &self.live[self.turn];
+        let live = &mut self.live[self.turn];
         let (speaker, scales) = (live.job.speaker, live.job.scales);
+        // The first chunk of a request streams: its first frames are sent before the rest.
+        let stream = live.next == 0;
         let started = std::time::Instant::now();
-        let result = match self.config.chunk_ids(&live.job.chunks[live.next]) {
-            Ok(Some(ids)) => {
-                let phonemized = started.elapsed();
-                let audio = self.synthesize(&ids, speaker, scales);
-                if let Ok(audio) = &audio {
+        let (result, chunk_done) = match live.rest.take() {
+            Some(rest) => (self.graph.finish(rest).map(Some), true),
+            None => match self.config.chunk_ids(&live.job.chunks[live.next]) {
+                Ok(Some(ids)) => {
+                    let phonemized = started.elapsed();
+                    let spoken = self.graph.speak(&ids, speaker, scales, stream);
                     tracing::debug!(
                         ids = ids.len(),
-                        audio_s = audio.len() as f64 / f64::from(self.sample_rate),
+                        begun = matches!(spoken, Ok(Spoken::Begun(..))),
                         phonemize_ms = phonemized.as_secs_f64() * 1e3,
                         synthesize_ms = (started.elapsed() - phonemized).as_secs_f64() * 1e3,
                         "chunk spoken"
                     );
+                    match spoken {
+                        Ok(Spoken::Whole(audio)) => (Ok(Some(audio)), true),
+                        Ok(Spoken::Begun(audio, rest)) => {
+                            live.rest = Some(rest);
+                            (Ok(Some(audio)), false)
+                        }
+                        Err(error) => (Err(error), true),
+                    }
                 }
-                audio.map(Some)
-            }
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
+                Ok(None) => (Ok(None), true),
+                Err(error) => (Err(error), true),
+            },
         };
         let live = &mut self.live[self.turn];
-        live.next += 1;
+        if chunk_done {
+            live.next += 1;
+        }
         let finished = match result {
             Ok(audio) => {
                 // A caller that has gone is dropped at the next step.
@@ -438,19 +590,124 @@ fn load(model: &LocalModel, context: &LoadContext) -> Result<LoadedModel, TaskEr
         .ok_or_else(|| {
             TaskError::Unsupported(format!("model `{}` has no .onnx graph", model.id))
         })?;
-    let onnx = OnnxModel::load(&weights, &context.session)?;
-    let device: Device = onnx.device();
+    let graph = match split_voice(&weights, &context.session) {
+        Ok(graph) => graph,
+        Err(reason) => {
+            tracing::debug!(model = %model.id, %reason, "the voice's graph runs whole");
+            Graph::Whole(OnnxModel::load(&weights, &context.session)?)
+        }
+    };
+    let (device, first_chunk) = match &graph {
+        Graph::Whole(onnx) => (onnx.device(), FirstChunk::SHORT),
+        Graph::Split { text, .. } => (text.device(), FirstChunk::STREAMED),
+    };
     let config = Arc::new(config);
     let runner = SpeechRunner {
-        model: onnx,
+        graph,
         config: config.clone(),
         sample_rate: config.audio.sample_rate,
         live: Vec::new(),
         turn: 0,
     };
     Ok(LoadedModel::stepping(
-        SpeechFrontend { config },
+        SpeechFrontend {
+            config,
+            first_chunk,
+        },
         runner,
         device,
     ))
+}
+
+/// The voice's graph cut before its decoder, both halves on the process's shared thread pool.
+/// Refused (the graph then runs whole) when the graph does not have Piper's decoder, and when
+/// threads were set for the voice, which the shared pool would not honour.
+fn split_voice(weights: &std::path::Path, session: &SessionConfig) -> Result<Graph, String> {
+    if session.intra_threads > 0 || session.inter_threads > 0 {
+        return Err("threads are set for this voice".into());
+    }
+    let bytes = std::fs::read(weights).map_err(|e| e.to_string())?;
+    let split = split_graph(&bytes, DECODER_PREFIX)?;
+    let latent = split
+        .cut
+        .first()
+        .cloned()
+        .ok_or("the decoder reads nothing from the text side")?;
+    let shared = SessionConfig {
+        shared_thread_pool: true,
+        ..session.clone()
+    };
+    let load = |half: &[u8]| {
+        OnnxModel::load_from_memory(weights, half, &shared).map_err(|e| e.to_string())
+    };
+    Ok(Graph::Split {
+        text: load(&split.head)?,
+        decoder: load(&split.tail)?,
+        latent,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::Device;
+    use tessera_hub::Hub;
+
+    fn spoken(result: Result<Spoken, TaskError>) -> Vec<f32> {
+        match result.unwrap() {
+            Spoken::Whole(audio) => audio,
+            Spoken::Begun(..) => panic!("a whole chunk was expected"),
+        }
+    }
+
+    /// The cut graph, streamed or not, says what the whole graph says: with the noise off the
+    /// same ids make the same latent, and the decoder's windows join without a seam.
+    #[test]
+    fn a_streamed_chunk_is_the_whole_graphs_audio() {
+        let hub = Hub::from_env().expect("hub");
+        let model = hub
+            .pull("piper-en-us-joe-medium")
+            .expect("pull (run scripts/fetch-models.sh)");
+        let weights = model.file("model.onnx").unwrap();
+        let session = SessionConfig {
+            device: Device::Cpu,
+            ..SessionConfig::default()
+        };
+        let mut whole = Graph::Whole(OnnxModel::load(&weights, &session).unwrap());
+        let mut cut = split_voice(&weights, &session).unwrap();
+        let config = voice_config(&model).unwrap();
+        let text = "The quick brown fox jumps over the lazy dog today.";
+        let chunks = split(text, FirstChunk::STREAMED);
+        assert_eq!(chunks.len(), 1, "ten words are one streamed chunk");
+        let ids = config.chunk_ids(&chunks[0]).unwrap().unwrap();
+        let scales = [0.0, 1.0, 0.0];
+
+        let reference = spoken(whole.speak(&ids, None, scales, true));
+        let unstreamed = spoken(cut.speak(&ids, None, scales, false));
+        assert_eq!(unstreamed.len(), reference.len());
+        let largest = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max)
+        };
+        assert!(largest(&unstreamed, &reference) < 1e-4);
+
+        let Spoken::Begun(first, rest) = cut.speak(&ids, None, scales, true).unwrap() else {
+            panic!("a ten-word chunk streams");
+        };
+        assert_eq!(first.len(), FIRST_FRAMES * 256);
+        let streamed = [first, cut.finish(rest).unwrap()].concat();
+        assert_eq!(streamed.len(), reference.len());
+        let energy = |samples: &mut dyn Iterator<Item = f32>| -> f64 {
+            samples.map(|s| f64::from(s).powi(2)).sum()
+        };
+        let signal = energy(&mut reference.iter().copied());
+        let seam = energy(&mut reference.iter().zip(&streamed).map(|(a, b)| a - b));
+        let snr_db = 10.0 * (signal / seam.max(1e-30)).log10();
+        assert!(
+            snr_db > 60.0,
+            "streamed audio {snr_db:.1} dB from the whole graph's"
+        );
+    }
 }

@@ -17,10 +17,32 @@ pub struct Chunk {
 }
 
 const SENTENCE_END: &[char] = &['.', '!', '?'];
-/// A first clause longer than [`FIRST_CLAUSE_WORDS`] is cut after this many words, so the first
-/// audio is short and comes fast (a VITS call costs about as much as the audio it makes).
-const FIRST_WORDS: usize = 3;
-const FIRST_CLAUSE_WORDS: usize = 5;
+
+/// How the first chunk is cut: a first clause of up to `whole_up_to` words is spoken whole, a
+/// longer one is cut after `cut_after` words, so that the first audio comes fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstChunk {
+    /// The longest first clause kept whole, in words.
+    pub whole_up_to: usize,
+    /// Where a longer one is cut.
+    pub cut_after: usize,
+}
+
+impl FirstChunk {
+    /// For a voice whose first chunk streams: its text side runs once and the decoder makes the
+    /// first 0.3 s alone, so the first audio costs little more than the text side. Twelve words
+    /// keep it near 60 ms on two cores, and the first clause is rarely cut.
+    pub const STREAMED: FirstChunk = FirstChunk {
+        whole_up_to: 12,
+        cut_after: 8,
+    };
+    /// For a voice synthesized a chunk at a time, where the first audio costs the whole first
+    /// chunk (a VITS call costs about as much as the audio it makes).
+    pub const SHORT: FirstChunk = FirstChunk {
+        whole_up_to: 5,
+        cut_after: 3,
+    };
+}
 /// After the first chunk, clauses are joined into chunks of about this many words (the second
 /// chunk about [`SECOND_CHUNK_WORDS`]): fewer engine calls cost less in all, and the audio
 /// already sent covers the wait.
@@ -28,10 +50,10 @@ const CHUNK_WORDS: usize = 30;
 const SECOND_CHUNK_WORDS: usize = 12;
 const CLAUSE_END: &[char] = &[',', ';', ':'];
 
-/// Splits text into chunks: the first clause alone (cut after its first few words when it is
-/// long), so the first audio can be heard while the rest is computed; then whole clauses, about
+/// Splits text into chunks: the first clause alone (cut as `first` says when it is long), so the
+/// first audio can be heard while the rest is computed; then whole clauses, about
 /// [`SECOND_CHUNK_WORDS`] words in the second chunk and [`CHUNK_WORDS`] in each after it.
-pub fn split(text: &str) -> Vec<Chunk> {
+pub fn split(text: &str, first: FirstChunk) -> Vec<Chunk> {
     let mut sentences: Vec<Vec<Piece>> = Vec::new();
     let mut pieces: Vec<Piece> = Vec::new();
     let mut current = String::new();
@@ -67,26 +89,26 @@ pub fn split(text: &str) -> Vec<Chunk> {
         sentences.push(pieces);
     }
     let mut rest = sentences.into_iter().flatten();
-    let Some(first) = rest.next() else {
+    let Some(first_clause) = rest.next() else {
         return Vec::new();
     };
     let mut chunks = Vec::new();
     let mut pending: Vec<Piece> = Vec::new();
-    let words: Vec<&str> = first.text.split_whitespace().collect();
-    if words.len() > FIRST_CLAUSE_WORDS {
+    let words: Vec<&str> = first_clause.text.split_whitespace().collect();
+    if words.len() > first.whole_up_to {
         chunks.push(Chunk {
             pieces: vec![Piece {
-                text: words[..FIRST_WORDS].join(" "),
+                text: words[..first.cut_after].join(" "),
                 punctuation: None,
             }],
         });
         pending.push(Piece {
-            text: words[FIRST_WORDS..].join(" "),
-            punctuation: first.punctuation,
+            text: words[first.cut_after..].join(" "),
+            punctuation: first_clause.punctuation,
         });
     } else {
         chunks.push(Chunk {
-            pieces: vec![first],
+            pieces: vec![first_clause],
         });
     }
     let mut words = count_words(&pending);
@@ -129,7 +151,11 @@ mod tests {
     use super::*;
 
     fn shape(text: &str) -> Vec<Vec<(String, Option<char>)>> {
-        split(text)
+        shape_with(text, FirstChunk::SHORT)
+    }
+
+    fn shape_with(text: &str, first: FirstChunk) -> Vec<Vec<(String, Option<char>)>> {
+        split(text, first)
             .into_iter()
             .map(|c| {
                 c.pieces
@@ -172,9 +198,31 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_first_chunk_keeps_a_clause_of_twelve_words_and_cuts_a_longer_one_after_eight() {
+        let ten = "The quick brown fox jumps over the lazy dog today. Then it sleeps.";
+        assert_eq!(
+            split(ten, FirstChunk::STREAMED)[0].pieces[0].text,
+            "The quick brown fox jumps over the lazy dog today"
+        );
+        let fifteen = "One two three four five six seven eight nine ten eleven twelve thirteen \
+                       fourteen fifteen.";
+        let chunks = shape_with(fifteen, FirstChunk::STREAMED);
+        assert_eq!(
+            chunks,
+            vec![
+                vec![("One two three four five six seven eight".into(), None)],
+                vec![(
+                    "nine ten eleven twelve thirteen fourteen fifteen".into(),
+                    Some('.')
+                )],
+            ]
+        );
+    }
+
+    #[test]
     fn chunks_grow_to_about_thirty_words() {
         let text = "One two. ".repeat(40);
-        let sizes: Vec<usize> = split(&text)
+        let sizes: Vec<usize> = split(&text, FirstChunk::SHORT)
             .iter()
             .map(|chunk| count_words(&chunk.pieces))
             .collect();
@@ -188,7 +236,7 @@ mod tests {
             shape("It costs 3.50 today"),
             vec![vec![("It costs 3.50 today".into(), None)]]
         );
-        assert!(split("   ").is_empty());
-        assert!(split("...").is_empty());
+        assert!(split("   ", FirstChunk::SHORT).is_empty());
+        assert!(split("...", FirstChunk::STREAMED).is_empty());
     }
 }
