@@ -4,6 +4,10 @@
 //! first audio comes soon), phonemizes each piece with espeak-ng ([`espeak`]) and maps the
 //! phonemes to the voice's ids. The runner is a [`StepRunner`]: each step synthesizes one chunk
 //! of one request and sends it at once, so a long text streams and several requests take turns.
+//!
+//! The voice's graph is cut before its decoder when it loads, so the first chunk of a request
+//! goes through the text side once and is decoded in two steps: its first 0.28 s, sent at once,
+//! then the rest. The first clause therefore need not be cut short to be heard soon.
 
 pub mod espeak;
 mod text;
@@ -358,7 +362,7 @@ impl Graph {
                     inputs.push(("sid", TensorInput::new([1], &speaker[..])));
                 }
                 let tensors: Vec<Tensor> = text.run(&inputs)?.iter().cloned().collect();
-                let frames = latent_frames(&tensors, latent)?;
+                let (_, _, frames) = find_latent(&tensors, latent)?;
                 if stream && frames > FIRST_FRAMES + 2 * MARGIN_FRAMES {
                     let audio = self.decode(&tensors, 0..FIRST_FRAMES)?;
                     let rest = Rest {
@@ -374,13 +378,13 @@ impl Graph {
     }
 
     /// The frames of a chunk begun by [`speak`](Self::speak) that were not sent.
-    fn finish(&mut self, rest: Rest) -> Result<Vec<f32>, TaskError> {
+    fn speak_rest(&mut self, rest: Rest) -> Result<Vec<f32>, TaskError> {
         let Graph::Split { latent, .. } = self else {
             return Err(TaskError::Internal(
                 "a chunk was begun on a graph that is not cut".into(),
             ));
         };
-        let frames = latent_frames(&rest.tensors, latent)?;
+        let (_, _, frames) = find_latent(&rest.tensors, latent)?;
         self.decode(&rest.tensors, rest.from..frames)
     }
 
@@ -399,23 +403,17 @@ impl Graph {
                 "only a cut graph decodes frames".into(),
             ));
         };
-        let total = latent_frames(tensors, latent)?;
+        let (source, channels, total) = find_latent(tensors, latent)?;
         let start = frames.start.saturating_sub(MARGIN_FRAMES);
         let end = (frames.end + MARGIN_FRAMES).min(total);
-        let mut window = Vec::new();
+        let mut window = Vec::with_capacity(channels * (end - start));
+        for channel in source.f32()?.chunks(total) {
+            window.extend_from_slice(&channel[start..end]);
+        }
         let mut inputs = Vec::with_capacity(tensors.len());
         for tensor in tensors {
-            if tensor.name() == latent.as_str() {
-                let channels = tensor.shape()[1];
-                let values = tensor.f32()?;
-                for channel in values.chunks(total).take(channels) {
-                    window.extend_from_slice(&channel[start..end]);
-                }
-            }
-        }
-        for tensor in tensors {
             let input = if tensor.name() == latent.as_str() {
-                TensorInput::new([1, tensor.shape()[1], end - start], &window[..])
+                TensorInput::new([1, channels, end - start], &window[..])
             } else {
                 TensorInput::new(tensor.shape(), tensor.f32()?)
             };
@@ -431,15 +429,18 @@ impl Graph {
     }
 }
 
-/// The latent's length in frames: its last axis (`[1, channels, frames]`).
-fn latent_frames(tensors: &[Tensor], latent: &str) -> Result<usize, TaskError> {
-    match tensors
-        .iter()
-        .find(|t| t.name() == latent)
-        .map(Tensor::shape)
-    {
-        Some(&[1, _, frames]) => Ok(frames),
-        shape => Err(TaskError::Inference(format!(
+/// The latent among the text side's outputs, with its channels and frames
+/// (`[1, channels, frames]`).
+fn find_latent<'a>(
+    tensors: &'a [Tensor],
+    latent: &str,
+) -> Result<(&'a Tensor, usize, usize), TaskError> {
+    let tensor = tensors.iter().find(|t| t.name() == latent).ok_or_else(|| {
+        TaskError::Inference(format!("the voice's text side made no latent `{latent}`"))
+    })?;
+    match *tensor.shape() {
+        [1, channels, frames] => Ok((tensor, channels, frames)),
+        ref shape => Err(TaskError::Inference(format!(
             "the voice's text side made a latent `{latent}` of shape {shape:?}, not [1, channels, frames]"
         ))),
     }
@@ -494,7 +495,7 @@ impl StepRunner for SpeechRunner {
         let stream = live.next == 0;
         let started = std::time::Instant::now();
         let (result, chunk_done) = match live.rest.take() {
-            Some(rest) => (self.graph.finish(rest).map(Some), true),
+            Some(rest) => (self.graph.speak_rest(rest).map(Some), true),
             None => match self.config.chunk_ids(&live.job.chunks[live.next]) {
                 Ok(Some(ids)) => {
                     let phonemized = started.elapsed();
@@ -697,7 +698,7 @@ mod tests {
             panic!("a ten-word chunk streams");
         };
         assert_eq!(first.len(), FIRST_FRAMES * 256);
-        let streamed = [first, cut.finish(rest).unwrap()].concat();
+        let streamed = [first, cut.speak_rest(rest).unwrap()].concat();
         assert_eq!(streamed.len(), reference.len());
         let energy = |samples: &mut dyn Iterator<Item = f32>| -> f64 {
             samples.map(|s| f64::from(s).powi(2)).sum()
