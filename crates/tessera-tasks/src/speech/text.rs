@@ -52,7 +52,7 @@ const CLAUSE_END: &[char] = &[',', ';', ':'];
 
 /// Splits text into chunks: the first clause alone (cut as `first` says when it is long), so the
 /// first audio can be heard while the rest is computed; then whole clauses, about
-/// [`SECOND_CHUNK_WORDS`] words in the second chunk and [`CHUNK_WORDS`] in each after it.
+/// `SECOND_CHUNK_WORDS` words in the second chunk and `CHUNK_WORDS` in each after it.
 pub fn split(text: &str, first: FirstChunk) -> Vec<Chunk> {
     let mut sentences: Vec<Vec<Piece>> = Vec::new();
     let mut pieces: Vec<Piece> = Vec::new();

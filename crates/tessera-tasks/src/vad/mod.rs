@@ -75,7 +75,7 @@ pub struct SileroVad {
 }
 
 impl SileroVad {
-    /// Loads the graph, rebuilt so that one call judges many windows (see [`sequence`]); a
+    /// Loads the graph, rebuilt so that one call judges many windows (see `sequence`); a
     /// graph the rebuild does not recognise runs as published. Silero is tiny, so one thread
     /// per call is fastest: an intra-op thread pool costs more in wake-ups than it saves
     /// (`config.intra_threads` 0 becomes 1).

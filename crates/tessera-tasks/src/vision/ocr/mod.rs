@@ -2,10 +2,10 @@
 //! each with its text, confidence and box, in reading order.
 //!
 //! Three graphs run in turn. The detector (DB) turns the picture into a map of how likely each
-//! pixel is text; [`detect`] makes boxes of it and puts them in reading order. Each box is cut
-//! out as a level strip ([`pixels::crop`]); the angle classifier turns strips that read upside
+//! pixel is text; `detect` makes boxes of it and puts them in reading order. Each box is cut
+//! out as a level strip (`pixels::crop`); the angle classifier turns strips that read upside
 //! down; the recognizer reads each strip into per-column character probabilities, which
-//! [`ctc`] decodes with the character list stored in the recognizer's own metadata.
+//! `ctc` decodes with the character list stored in the recognizer's own metadata.
 //!
 //! Pre- and post-processing follow RapidOCR 1.4.4 (`rapidocr-onnxruntime` on PyPI), the
 //! reference these ONNX files ship with: its picture size limits and letterbox, its thresholds,
