@@ -96,12 +96,15 @@ pub fn split_graph(model: &[u8], tail_prefix: &str) -> Result<SplitGraph, String
     }
     // Whatever reads a tail tensor is in the tail too; nodes are in topological order, so one
     // pass from the first tail node finds them all.
-    let mut tail_made: HashSet<&[u8]> = HashSet::new();
+    let (mut head_made, mut tail_made): (HashSet<&[u8]>, HashSet<&[u8]>) = Default::default();
     for (node, tail) in nodes.iter().zip(in_tail.iter_mut()) {
         *tail = *tail || node.inputs.iter().any(|i| tail_made.contains(i));
-        if *tail {
-            tail_made.extend(node.outputs.iter().copied());
-        }
+        let made = if *tail {
+            &mut tail_made
+        } else {
+            &mut head_made
+        };
+        made.extend(node.outputs.iter().copied());
     }
     let constants: HashSet<&[u8]> = initializers.iter().map(|(n, _)| *n).collect();
     let graph_inputs: HashSet<&[u8]> = inputs.iter().map(|(n, _)| *n).collect();
@@ -174,12 +177,6 @@ pub fn split_graph(model: &[u8], tail_prefix: &str) -> Result<SplitGraph, String
         };
         write_len_field(out, GRAPH_OUTPUT, info);
     }
-    let head_made: HashSet<&[u8]> = nodes
-        .iter()
-        .zip(&in_tail)
-        .filter(|(_, tail)| !**tail)
-        .flat_map(|(n, _)| n.outputs.iter().copied())
-        .collect();
     let boundary: HashSet<&[u8]> = cut
         .iter()
         .copied()

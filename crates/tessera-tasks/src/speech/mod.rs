@@ -345,35 +345,33 @@ impl Graph {
             ("input_lengths", TensorInput::new([1], &lengths[..])),
             ("scales", TensorInput::new([3], &scales[..])),
         ];
-        match self {
-            Graph::Whole(model) => {
-                if model.has_input("sid") {
-                    inputs.push(("sid", TensorInput::new([1], &speaker[..])));
-                }
-                let mut outputs = model.run(&inputs)?;
-                let audio = outputs.take("output").or_else(|_| {
-                    let name = outputs.at(0)?.name().to_string();
-                    outputs.take(&name)
-                })?;
-                Ok(Spoken::Whole(clamped(audio)?))
-            }
-            Graph::Split { text, latent, .. } => {
-                if text.has_input("sid") {
-                    inputs.push(("sid", TensorInput::new([1], &speaker[..])));
-                }
-                let tensors: Vec<Tensor> = text.run(&inputs)?.iter().cloned().collect();
-                let (_, _, frames) = find_latent(&tensors, latent)?;
-                if stream && frames > FIRST_FRAMES + 2 * MARGIN_FRAMES {
-                    let audio = self.decode(&tensors, 0..FIRST_FRAMES)?;
-                    let rest = Rest {
-                        tensors,
-                        from: FIRST_FRAMES,
-                    };
-                    Ok(Spoken::Begun(audio, rest))
-                } else {
-                    Ok(Spoken::Whole(self.decode(&tensors, 0..frames)?))
-                }
-            }
+        // The whole graph, or its text side, takes the ids and the speaker.
+        let model = match self {
+            Graph::Whole(model) => model,
+            Graph::Split { text, .. } => text,
+        };
+        if model.has_input("sid") {
+            inputs.push(("sid", TensorInput::new([1], &speaker[..])));
+        }
+        let mut outputs = model.run(&inputs)?;
+        let Graph::Split { latent, .. } = self else {
+            let audio = outputs.take("output").or_else(|_| {
+                let name = outputs.at(0)?.name().to_string();
+                outputs.take(&name)
+            })?;
+            return Ok(Spoken::Whole(clamped(audio)?));
+        };
+        let tensors: Vec<Tensor> = outputs.iter().cloned().collect();
+        let (_, _, frames) = find_latent(&tensors, latent)?;
+        if stream && frames > FIRST_FRAMES + 2 * MARGIN_FRAMES {
+            let audio = self.decode(&tensors, 0..FIRST_FRAMES)?;
+            let rest = Rest {
+                tensors,
+                from: FIRST_FRAMES,
+            };
+            Ok(Spoken::Begun(audio, rest))
+        } else {
+            Ok(Spoken::Whole(self.decode(&tensors, 0..frames)?))
         }
     }
 
