@@ -16,6 +16,7 @@ mod text;
 
 pub use text::{Chunk, FirstChunk, split};
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -374,7 +375,10 @@ impl Graph {
             inputs.push(("sid", TensorInput::new([1], &speaker[..])));
         }
         let mut outputs = model.run(&inputs)?;
-        let Graph::Split { latent, .. } = self else {
+        let Graph::Split {
+            latent, decoder, ..
+        } = self
+        else {
             let audio = outputs.take("output").or_else(|_| {
                 let name = outputs.at(0)?.name().to_string();
                 outputs.take(&name)
@@ -383,7 +387,9 @@ impl Graph {
         };
         let tensors: Vec<Tensor> = outputs.iter().cloned().collect();
         let (_, _, frames) = find_latent(&tensors, latent)?;
-        if stream && frames > FIRST_FRAMES + 2 * MARGIN_FRAMES {
+        // The decoder's first piece has the widest margin.
+        let margin = decoder.first().map_or(MARGIN_FRAMES, |stage| stage.margin);
+        if stream && frames > FIRST_FRAMES + 2 * margin {
             let audio = self.decode(&tensors, 0..FIRST_FRAMES)?;
             let rest = Rest {
                 tensors,
@@ -465,12 +471,12 @@ impl Graph {
 }
 
 /// The part of `tensor` (`[1, channels, samples]`, covering `frames` latent frames) that covers
-/// the frames `window`, counted from its start.
+/// the frames `window`, counted from its start; `tensor` itself, uncopied, when that is all of it.
 fn time_window(
     tensor: &Tensor,
     frames: usize,
     window: std::ops::Range<usize>,
-) -> Result<Tensor, TaskError> {
+) -> Result<Cow<'_, Tensor>, TaskError> {
     let [1, channels, samples] = *tensor.shape() else {
         return Err(TaskError::Inference(format!(
             "the voice's decoder passed on `{}` of shape {:?}, not [1, channels, samples]",
@@ -481,17 +487,17 @@ fn time_window(
     let per_frame = samples / frames.max(1);
     let (start, end) = (window.start * per_frame, window.end * per_frame);
     if (start, end) == (0, samples) {
-        return Ok(tensor.clone());
+        return Ok(Cow::Borrowed(tensor));
     }
     let mut data = Vec::with_capacity(channels * end.saturating_sub(start));
     for row in tensor.f32()?.chunks(samples.max(1)) {
         data.extend_from_slice(row.get(start..end).unwrap_or_default());
     }
-    Ok(Tensor::new(
+    Ok(Cow::Owned(Tensor::new(
         tensor.name(),
         vec![1, channels, end.saturating_sub(start)],
         OutputData::F32(data),
-    ))
+    )))
 }
 
 /// The latent among the text side's outputs, with its channels and frames
